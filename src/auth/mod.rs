@@ -1,0 +1,91 @@
+//! Authentication: password hashing, tokens, and the auth flows.
+//!
+//! For now this serves the `_superusers` system auth collection; the auth flows for
+//! user collections build on the same pieces. No HTTP in here: [`AuthError`] is mapped to
+//! statuses in `api/error.rs`.
+
+pub mod password;
+pub mod superusers;
+pub mod token;
+
+use crate::db::DbError;
+
+pub use superusers::{Superusers, SUPERUSERS_ID, SUPERUSERS_NAME};
+
+/// An authentication failure, free of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong identity or password; deliberately the same for both.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A field of the request is invalid: (field, code, message).
+    #[error("{0}: {2}")]
+    Invalid(&'static str, &'static str, String),
+    #[error("the first superuser was already created")]
+    AlreadyInstalled,
+    #[error("the install token is invalid or expired")]
+    InvalidInstallToken,
+    #[error("too many password hashes in progress")]
+    Busy,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for AuthError {
+    fn from(e: rusqlite::Error) -> Self {
+        AuthError::Db(DbError::Sqlite(e))
+    }
+}
+
+/// A syntactic email check: one `@`, a non-empty local part without spaces or control
+/// characters, and a domain of dot-separated labels of letters, digits and hyphens.
+pub fn is_valid_email(email: &str) -> bool {
+    if email.len() > 254 {
+        return false;
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.contains('@')
+        && local
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && c != '"')
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let domain_ok = !domain.is_empty()
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_email;
+
+    #[test]
+    fn email_shapes() {
+        for ok in [
+            "a@b.co",
+            "first.last+tag@example.com",
+            "admin@localhost",
+            "ü@例え.jp",
+        ] {
+            assert!(is_valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "@b.c", "a@", "a b@c.d", "a@b..c", "a@-b.c", ".a@b.c", "a@@b.c", "a@b_c.d",
+        ] {
+            assert!(!is_valid_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! Bootstrap settings: the ones a restart is needed to change.
+//!
+//! Every setting has one name used in three places: the TOML key in the config file
+//! (`config/keelbase.toml` documents each one), the environment variable `KEELBASE_<NAME>`
+//! in upper case, and for the most used ones a `serve` flag. Precedence is
+//! flag > environment > config file > default. Unknown config keys are an error.
+//! Runtime settings (mail, storage, rate limits) live in the database, not here.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Durability of a commit, mapped to SQLite's `synchronous` pragma in WAL mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Survives a crash of the process; a power cut may lose the last commits.
+    Normal,
+    /// Survives a power cut too (the WAL is fsynced at every commit).
+    Full,
+}
+
+impl Synchronous {
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
+impl FromStr for Synchronous {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            _ => Err(format!("expected \"normal\" or \"full\", got {s:?}")),
+        }
+    }
+}
+
+/// The validated bootstrap configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub http: SocketAddr,
+    pub dir: PathBuf,
+    pub dev: bool,
+    pub synchronous: Synchronous,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub writer_queue: usize,
+    pub write_timeout: Duration,
+    pub read_pool_size: u32,
+    pub journal_size_limit: u64,
+    pub checkpoint_interval: Duration,
+    pub cors_origins: Vec<String>,
+    pub password_hash_concurrency: usize,
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            http: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            dir: PathBuf::from("kb_data"),
+            dev: false,
+            synchronous: Synchronous::Full,
+            body_limit: 32 << 20,
+            request_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+            writer_queue: 4096,
+            write_timeout: Duration::from_secs(5),
+            read_pool_size: (cores as u32 * 2).max(4),
+            journal_size_limit: 64 << 20,
+            checkpoint_interval: Duration::from_millis(1000),
+            cors_origins: vec!["*".to_owned()],
+            password_hash_concurrency: cores,
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+/// The config file, every key optional. Unknown keys are rejected by serde.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    http: Option<String>,
+    dir: Option<PathBuf>,
+    dev: Option<bool>,
+    synchronous: Option<String>,
+    body_limit: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    shutdown_timeout_secs: Option<u64>,
+    writer_queue: Option<u64>,
+    write_timeout_ms: Option<u64>,
+    read_pool_size: Option<u64>,
+    journal_size_limit: Option<u64>,
+    checkpoint_interval_ms: Option<u64>,
+    cors_origins: Option<Vec<String>>,
+    password_hash_concurrency: Option<u64>,
+    log_level: Option<String>,
+}
+
+/// Values given on the command line (or by clap from the matching env var).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub http: Option<String>,
+    pub dir: Option<PathBuf>,
+    pub dev: bool,
+}
+
+/// A config problem, phrased as the one line the CLI prints.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Names of the settings, for the unknown-variable warning.
+const KEYS: &[&str] = &[
+    "CONFIG",
+    "HTTP",
+    "DIR",
+    "DEV",
+    "SYNCHRONOUS",
+    "BODY_LIMIT",
+    "REQUEST_TIMEOUT_SECS",
+    "SHUTDOWN_TIMEOUT_SECS",
+    "WRITER_QUEUE",
+    "WRITE_TIMEOUT_MS",
+    "READ_POOL_SIZE",
+    "JOURNAL_SIZE_LIMIT",
+    "CHECKPOINT_INTERVAL_MS",
+    "CORS_ORIGINS",
+    "PASSWORD_HASH_CONCURRENCY",
+    "LOG_LEVEL",
+];
+
+/// Environment variables that start with `KEELBASE_` but name no setting (likely typos).
+pub fn unknown_env_vars() -> Vec<String> {
+    std::env::vars()
+        .filter_map(|(k, _)| {
+            let name = k.strip_prefix("KEELBASE_")?;
+            (!KEYS.contains(&name)).then_some(k)
+        })
+        .collect()
+}
+
+impl Config {
+    /// Resolve the configuration: `overrides` (flags) > `KEELBASE_*` env > file > default.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_with_env(overrides, |k| std::env::var(k).ok())
+    }
+
+    /// As [`Config::load`], reading the environment through `env` (tests pass a map).
+    pub fn load_with_env(
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let config_path = overrides
+            .config
+            .clone()
+            .or_else(|| env("KEELBASE_CONFIG").map(PathBuf::from));
+        let file = match &config_path {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let layer = Layer { env: &env };
+        let d = Config::default();
+
+        let http_text = match &overrides.http {
+            Some(v) => Some(("--http".to_owned(), v.clone())),
+            None => layer
+                .raw("HTTP")
+                .map(|v| ("KEELBASE_HTTP".to_owned(), v))
+                .or_else(|| file.http.clone().map(|v| ("config key http".to_owned(), v))),
+        };
+        let http = match http_text {
+            Some((origin, text)) => {
+                parse_addr(&text).map_err(|e| ConfigError(format!("{origin}: {e}")))?
+            }
+            None => d.http,
+        };
+
+        let dir = overrides
+            .dir
+            .clone()
+            .or_else(|| layer.raw("DIR").map(PathBuf::from))
+            .or(file.dir)
+            .unwrap_or(d.dir);
+        let dev = overrides.dev || layer.parse::<bool>("DEV")?.or(file.dev).unwrap_or(d.dev);
+        let synchronous = match layer.parse::<Synchronous>("SYNCHRONOUS")? {
+            Some(s) => s,
+            None => match file.synchronous {
+                Some(s) => s
+                    .parse()
+                    .map_err(|e| ConfigError(format!("config key synchronous: {e}")))?,
+                None => d.synchronous,
+            },
+        };
+        let cors_origins = match layer.raw("CORS_ORIGINS") {
+            Some(v) => v
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => file.cors_origins.unwrap_or(d.cors_origins),
+        };
+        let log_level = layer
+            .raw("LOG_LEVEL")
+            .or(file.log_level)
+            .unwrap_or(d.log_level);
+
+        let n = |key: &str, file_value: Option<u64>, min: u64, max: u64, default: u64| {
+            let value = layer.parse::<u64>(key)?.or(file_value).unwrap_or(default);
+            if value < min || value > max {
+                return Err(ConfigError(format!(
+                    "{}: {value} is out of range ({min}..={max})",
+                    key.to_ascii_lowercase()
+                )));
+            }
+            Ok(value)
+        };
+        let config = Config {
+            http,
+            dir,
+            dev,
+            synchronous,
+            body_limit: n(
+                "BODY_LIMIT",
+                file.body_limit,
+                1024,
+                1 << 40,
+                d.body_limit as u64,
+            )? as usize,
+            request_timeout: Duration::from_secs(n(
+                "REQUEST_TIMEOUT_SECS",
+                file.request_timeout_secs,
+                1,
+                86_400,
+                d.request_timeout.as_secs(),
+            )?),
+            shutdown_timeout: Duration::from_secs(n(
+                "SHUTDOWN_TIMEOUT_SECS",
+                file.shutdown_timeout_secs,
+                0,
+                3_600,
+                d.shutdown_timeout.as_secs(),
+            )?),
+            writer_queue: n(
+                "WRITER_QUEUE",
+                file.writer_queue,
+                1,
+                1 << 20,
+                d.writer_queue as u64,
+            )? as usize,
+            write_timeout: Duration::from_millis(n(
+                "WRITE_TIMEOUT_MS",
+                file.write_timeout_ms,
+                1,
+                600_000,
+                d.write_timeout.as_millis() as u64,
+            )?),
+            read_pool_size: n(
+                "READ_POOL_SIZE",
+                file.read_pool_size,
+                1,
+                256,
+                d.read_pool_size as u64,
+            )? as u32,
+            journal_size_limit: n(
+                "JOURNAL_SIZE_LIMIT",
+                file.journal_size_limit,
+                0,
+                1 << 40,
+                d.journal_size_limit,
+            )?,
+            checkpoint_interval: Duration::from_millis(n(
+                "CHECKPOINT_INTERVAL_MS",
+                file.checkpoint_interval_ms,
+                10,
+                3_600_000,
+                d.checkpoint_interval.as_millis() as u64,
+            )?),
+            cors_origins,
+            password_hash_concurrency: n(
+                "PASSWORD_HASH_CONCURRENCY",
+                file.password_hash_concurrency,
+                1,
+                1024,
+                d.password_hash_concurrency as u64,
+            )? as usize,
+            log_level,
+        };
+        Ok(config)
+    }
+
+    /// Where `data.db` lives.
+    pub fn data_db(&self) -> PathBuf {
+        self.dir.join("data.db")
+    }
+
+    /// Where `aux.db` (request logs) lives.
+    pub fn aux_db(&self) -> PathBuf {
+        self.dir.join("aux.db")
+    }
+
+    /// Create the data folder if needed and prove it is writable.
+    pub fn prepare_dir(&self) -> Result<(), ConfigError> {
+        let dir = &self.dir;
+        let shown = dir.display();
+        if dir.exists() && !dir.is_dir() {
+            return Err(ConfigError(format!(
+                "data dir {shown}: exists and is not a folder"
+            )));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ConfigError(format!("data dir {shown}: cannot create it: {e}")))?;
+        let probe = dir.join(".keelbase-write-test");
+        std::fs::write(&probe, b"ok")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| ConfigError(format!("data dir {shown}: not writable: {e}")))?;
+        Ok(())
+    }
+}
+
+struct Layer<'a, F: Fn(&str) -> Option<String>> {
+    env: &'a F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Layer<'_, F> {
+    fn raw(&self, key: &str) -> Option<String> {
+        (self.env)(&format!("KEELBASE_{key}")).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, key: &str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e| ConfigError(format!("KEELBASE_{key}={v:?}: {e}"))),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e.message().to_owned();
+        ConfigError(format!("config file {}: {msg}", path.display()))
+    })
+}
+
+/// Accept `host:port`, `:port` (all interfaces) and `localhost:port`.
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    if let Some(port) = t.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| format!("invalid port in {t:?}"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Some(port) = t.strip_prefix("localhost:") {
+        let port: u16 = port.parse().map_err(|_| format!("invalid port in {t:?}"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    t.parse()
+        .map_err(|_| format!("invalid address {t:?} (expected HOST:PORT, e.g. 127.0.0.1:8090)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(overrides: &Overrides, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_with_env(overrides, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = load(&Overrides::default(), &[]).unwrap();
+        assert_eq!(c.http, "127.0.0.1:8090".parse().unwrap());
+        assert_eq!(c.dir, PathBuf::from("kb_data"));
+        assert_eq!(c.body_limit, 32 << 20);
+        assert_eq!(c.synchronous, Synchronous::Full);
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "http = \"127.0.0.1:1001\"\ndir = \"from_file\"\nbody_limit = 4096\nwriter_queue = 7\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(path),
+            http: Some("127.0.0.1:1003".into()),
+            ..Default::default()
+        };
+        let c = load(
+            &o,
+            &[
+                ("KEELBASE_HTTP", "127.0.0.1:1002"),
+                ("KEELBASE_DIR", "from_env"),
+                ("KEELBASE_BODY_LIMIT", "2048"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.http.port(), 1003, "flag wins");
+        assert_eq!(c.dir, PathBuf::from("from_env"), "env beats file");
+        assert_eq!(c.body_limit, 2048, "env beats file");
+        assert_eq!(c.writer_queue, 7, "file beats default");
+    }
+
+    #[test]
+    fn unknown_config_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(&path, "htttp = \"x\"\n").unwrap();
+        let o = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        let err = load(&o, &[]).unwrap_err().to_string();
+        assert!(err.contains("htttp"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_one_clear_line() {
+        let err = load(
+            &Overrides {
+                http: Some("nope".into()),
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("--http:"), "{err}");
+        let err = load(
+            &Overrides::default(),
+            &[("KEELBASE_SYNCHRONOUS", "sometimes")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("KEELBASE_SYNCHRONOUS"), "{err}");
+        let err = load(&Overrides::default(), &[("KEELBASE_WRITER_QUEUE", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("writer_queue") && err.contains("out of range"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn shorthand_addresses() {
+        assert_eq!(parse_addr(":9000").unwrap().port(), 9000);
+        assert!(parse_addr("localhost:9000").unwrap().ip().is_loopback());
+    }
+
+    #[test]
+    fn shipped_config_file_parses_and_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/keelbase.toml");
+        let o = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        let c = load(&o, &[]).unwrap();
+        let d = Config::default();
+        assert_eq!(c.http, d.http);
+        assert_eq!(c.dir, d.dir);
+        assert_eq!(c.synchronous, d.synchronous);
+        assert_eq!(c.body_limit, d.body_limit);
+        assert_eq!(c.request_timeout, d.request_timeout);
+        assert_eq!(c.writer_queue, d.writer_queue);
+        assert_eq!(c.journal_size_limit, d.journal_size_limit);
+        assert_eq!(c.cors_origins, d.cors_origins);
+    }
+}

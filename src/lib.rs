@@ -1,0 +1,25 @@
+//! Keelbase: a self-hosted backend-as-a-service in one binary.
+//!
+//! # Layout
+//! - [`config`]: bootstrap settings (flags > `KEELBASE_*` env > config file > defaults).
+//! - [`cli`]: the command line (`serve`, `superuser`, `migrate`); `main.rs` only calls it.
+//! - [`server`]: `run(config, listener, shutdown)`, the router and its layers, lifecycle.
+//! - [`state`]: `AppState`, what every handler can reach.
+//! - [`db`]: SQLite store: one writer thread with group commit, a read-only pool,
+//!   system migrations, checkpointer. Repository functions for system tables.
+//! - [`auth`]: argon2id hashing, HS256 tokens, superusers and (later) the auth flows.
+//! - [`api`]: thin HTTP handlers and `api/error.rs`, the only HTTP error mapping.
+//! - [`admin`]: the embedded admin dashboard served at `/_/`.
+//! - [`util`]: timestamps and random ids.
+//!
+//! Layers run one way: `api` → services (`auth`, …) → `db`. Nothing below `api` knows HTTP.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod server;
+pub mod state;
+pub mod util;

@@ -1,0 +1,221 @@
+//! The HTTP server: router assembly, the layers every request passes, and the lifecycle
+//! (start after migrations, graceful shutdown, drain the writer, final checkpoint).
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::api::error::{method_not_allowed, normalize, panic_response, route_not_found};
+use crate::config::Config;
+use crate::state::AppState;
+
+/// Open the data folder, then serve on `listener` until `shutdown` resolves. In-flight
+/// requests then get `shutdown_timeout` to finish; queued writes are committed and the
+/// databases checkpointed before this returns.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::open(config).await?;
+    state.superusers().hasher().warm_up();
+    let addr = listener.local_addr()?;
+    announce(&state, addr).await;
+    let result = serve(state.clone(), listener, shutdown).await;
+    state.close().await;
+    tracing::info!("stopped");
+    result
+}
+
+async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let deadline = state.config().shutdown_timeout;
+    let app = router(state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut graceful = stop_rx.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|stop| *stop).await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    });
+    let mut forced = stop_rx;
+    tokio::select! {
+        result = server.into_future() => result?,
+        () = async move {
+            let _ = forced.wait_for(|stop| *stop).await;
+            tokio::time::sleep(deadline).await;
+        } => {
+            tracing::warn!(?deadline, "in-flight requests did not finish in time; closing them");
+        }
+    }
+    Ok(())
+}
+
+/// Print where the server listens and, while no superuser exists, the one-time link that
+/// creates the first one.
+async fn announce(state: &AppState, addr: SocketAddr) {
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let base = format!("http://{host}");
+    println!("Keelbase {} listening on {base}", env!("CARGO_PKG_VERSION"));
+    println!("├─ REST API:  {base}/api/");
+    println!("└─ Dashboard: {base}/_/");
+    tracing::info!(%addr, dir = %state.config().dir.display(), "server started");
+    match state.superusers().count().await {
+        Ok(0) => {
+            let token = state.superusers().install_token();
+            println!();
+            println!("No superuser exists yet. Create the first one within 30 minutes at:");
+            println!("    {base}/_/#/install/{token}");
+            println!("(or POST {{\"token\",\"email\",\"password\",\"passwordConfirm\"}} to {base}/api/install,");
+            println!(" or run: keelbase superuser upsert EMAIL PASSWORD)");
+            println!();
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot count superusers"),
+    }
+}
+
+/// All routes with every layer applied.
+pub fn router(state: AppState) -> Router {
+    app(state, crate::api::router().merge(crate::admin::router()))
+}
+
+/// Apply the fallbacks and the layers to `routes` (tests add routes of their own).
+pub fn app(state: AppState, routes: Router<AppState>) -> Router {
+    let config = state.config().clone();
+    let request_id = HeaderName::from_static("x-request-id");
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let path = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(axum::middleware::from_fn(normalize))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(header::X_FRAME_OPTIONS, "SAMEORIGIN"))
+        .layer(security_header(header::X_XSS_PROTECTION, "1; mode=block"))
+        .layer(security_header(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(cors(&config))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    routes
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(layers)
+        .with_state(state)
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins = if config.cors_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            config
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::PATCH,
+            Method::POST,
+            Method::DELETE,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// Request ids: 20 random alphanumerics, unless the client sent an `x-request-id`.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&crate::util::random_string(20))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

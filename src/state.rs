@@ -1,0 +1,67 @@
+//! `AppState`: what every handler can reach. Built once by `server::run`.
+
+use std::sync::Arc;
+
+use crate::auth::password::Hasher;
+use crate::auth::Superusers;
+use crate::config::Config;
+use crate::db::{Db, DbOptions, MigrationSet};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    data: Db,
+    aux: Db,
+    superusers: Superusers,
+}
+
+impl AppState {
+    /// Open the data folder: create it, open `data.db` and `aux.db` (applying system
+    /// migrations), and load the auth secrets.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        config.prepare_dir()?;
+        let options = DbOptions::from_config(&config);
+        let (data_path, aux_path) = (config.data_db(), config.aux_db());
+        let o = options.clone();
+        let data =
+            tokio::task::spawn_blocking(move || Db::open(&data_path, MigrationSet::Data, &o))
+                .await??;
+        let aux =
+            tokio::task::spawn_blocking(move || Db::open(&aux_path, MigrationSet::Aux, &options))
+                .await??;
+        let hasher = Hasher::new(config.password_hash_concurrency);
+        let superusers = Superusers::open(data.clone(), hasher).await?;
+        Ok(Self(Arc::new(Inner {
+            config,
+            data,
+            aux,
+            superusers,
+        })))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// `data.db`: collections and records.
+    pub fn data(&self) -> &Db {
+        &self.0.data
+    }
+
+    /// `aux.db`: request logs.
+    pub fn aux(&self) -> &Db {
+        &self.0.aux
+    }
+
+    pub fn superusers(&self) -> &Superusers {
+        &self.0.superusers
+    }
+
+    /// Finish queued writes and checkpoint both databases.
+    pub async fn close(&self) {
+        self.0.data.close().await;
+        self.0.aux.close().await;
+    }
+}
