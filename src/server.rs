@@ -35,21 +35,20 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let state = AppState::open(config).await?;
     state.superusers().hasher().warm_up();
-    let addr = listener.local_addr()?;
-    announce(&state, addr).await;
-    let result = serve(state.clone(), listener, shutdown).await;
-    state.close().await;
-    tracing::info!("stopped");
-    result
+    announce(&state, listener.local_addr()?).await;
+    let app = router(state.clone());
+    serve(state, app, listener, shutdown).await
 }
 
-async fn serve(
+/// Serve `app` until `shutdown` resolves, give in-flight requests `shutdown_timeout`, then
+/// commit the queued writes and checkpoint (`state.close()`).
+pub async fn serve(
     state: AppState,
+    app: Router,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let deadline = state.config().shutdown_timeout;
-    let app = router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -65,16 +64,19 @@ async fn serve(
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
     });
     let mut forced = stop_rx;
-    tokio::select! {
-        result = server.into_future() => result?,
+    let result = tokio::select! {
+        result = server.into_future() => result.map_err(anyhow::Error::from),
         () = async move {
             let _ = forced.wait_for(|stop| *stop).await;
             tokio::time::sleep(deadline).await;
         } => {
             tracing::warn!(?deadline, "in-flight requests did not finish in time; closing them");
+            Ok(())
         }
-    }
-    Ok(())
+    };
+    state.close().await;
+    tracing::info!("stopped");
+    result
 }
 
 /// Print where the server listens and, while no superuser exists, the one-time link that

@@ -84,16 +84,20 @@ impl Body {
 #[derive(Clone, Debug)]
 pub enum Auth {
     Guest,
-    Superuser {
-        record: SuperuserRow,
-        claims: Claims,
-        token: String,
-    },
+    Superuser(Box<Session>),
+}
+
+/// An authenticated caller: the record, its verified token claims and the raw token.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub record: SuperuserRow,
+    pub claims: Claims,
+    pub token: String,
 }
 
 impl Auth {
     pub fn is_superuser(&self) -> bool {
-        matches!(self, Auth::Superuser { .. })
+        matches!(self, Auth::Superuser(_))
     }
 }
 
@@ -122,11 +126,11 @@ impl FromRequestParts<AppState> for Auth {
         let auth = match bearer_token(parts) {
             None => Auth::Guest,
             Some(token) => match state.superusers().from_token(token).await? {
-                Some((record, claims)) => Auth::Superuser {
+                Some((record, claims)) => Auth::Superuser(Box::new(Session {
                     record,
                     claims,
                     token: token.to_owned(),
-                },
+                })),
                 None => Auth::Guest,
             },
         };
@@ -143,7 +147,7 @@ impl FromRequestParts<AppState> for Superuser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Auth::from_request_parts(parts, state).await? {
-            Auth::Superuser { record, .. } => Ok(Superuser(record)),
+            Auth::Superuser(session) => Ok(Superuser(session.record)),
             Auth::Guest => Err(ApiError::unauthorized(
                 "The request requires valid superuser authorization token.",
             )),

@@ -98,17 +98,13 @@ async fn auth_refresh(
 ) -> Result<Json<Value>, ApiError> {
     require_superusers_collection(&collection)?;
     match auth {
-        Auth::Superuser {
-            record,
-            claims,
-            token,
-        } => {
-            let token = if claims.refreshable == Some(false) {
-                token
+        Auth::Superuser(session) => {
+            let token = if session.claims.refreshable == Some(false) {
+                session.token
             } else {
-                state.superusers().issue_token(&record)
+                state.superusers().issue_token(&session.record)
             };
-            Ok(auth_response(token, &record))
+            Ok(auth_response(token, &session.record))
         }
         Auth::Guest => Err(ApiError::unauthorized(
             "The request requires valid record authorization token.",

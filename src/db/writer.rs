@@ -181,7 +181,9 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, stats: &WriterStats) {
         }
         let mut ran: Vec<Ran> = Vec::new();
         let mut aborted = false;
+        let mut in_transaction = 0u64;
         for job in jobs.by_ref() {
+            in_transaction += 1;
             let result = run_job(conn, job);
             stats.jobs.fetch_add(1, Ordering::Relaxed);
             if let Some(r) = result {
@@ -206,9 +208,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, stats: &WriterStats) {
         match outcome {
             Ok(()) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .max_batch
-                    .fetch_max(ran.len() as u64, Ordering::Relaxed);
+                stats.max_batch.fetch_max(in_transaction, Ordering::Relaxed);
                 for r in ran {
                     (r.deliver)(None);
                 }
