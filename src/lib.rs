@@ -7,6 +7,9 @@
 //! - [`state`]: `AppState`, what every handler can reach.
 //! - [`db`]: SQLite store: one writer thread with group commit, a read-only pool,
 //!   system migrations, checkpointer. Repository functions for system tables.
+//! - [`schema`]: collections as JSON Schema: model, property→column mapping, DDL that
+//!   keeps tables in step, the `_collections` store and the registry snapshot.
+//! - [`collections`]: the service that changes collections (exclusive writer jobs).
 //! - [`auth`]: argon2id hashing, HS256 tokens, superusers and (later) the auth flows.
 //! - [`api`]: thin HTTP handlers and `api/error.rs`, the only HTTP error mapping.
 //! - [`admin`]: the embedded admin dashboard served at `/_/`.
@@ -18,8 +21,10 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod collections;
 pub mod config;
 pub mod db;
+pub mod schema;
 pub mod server;
 pub mod state;
 pub mod util;

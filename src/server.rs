@@ -94,7 +94,12 @@ async fn announce(state: &AppState, addr: SocketAddr) {
     tracing::info!(%addr, dir = %state.config().dir.display(), "server started");
     match state.superusers().count().await {
         Ok(0) => {
-            let token = state.superusers().install_token();
+            let Ok(token) = state.superusers().install_token() else {
+                tracing::error!(
+                    "cannot make an install token: the _superusers collection has no secret"
+                );
+                return;
+            };
             println!();
             println!("No superuser exists yet. Create the first one within 30 minutes at:");
             println!("    {base}/_/#/install/{token}");

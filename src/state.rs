@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::password::Hasher;
 use crate::auth::Superusers;
+use crate::collections::Collections;
 use crate::config::Config;
 use crate::db::{Db, DbOptions, MigrationSet};
 
@@ -14,6 +15,7 @@ struct Inner {
     config: Config,
     data: Db,
     aux: Db,
+    collections: Collections,
     superusers: Superusers,
 }
 
@@ -32,11 +34,13 @@ impl AppState {
             tokio::task::spawn_blocking(move || Db::open(&aux_path, MigrationSet::Aux, &options))
                 .await??;
         let hasher = Hasher::new(config.password_hash_concurrency);
-        let superusers = Superusers::open(data.clone(), hasher).await?;
+        let collections = Collections::open(data.clone()).await?;
+        let superusers = Superusers::new(data.clone(), hasher, collections.registry().clone());
         Ok(Self(Arc::new(Inner {
             config,
             data,
             aux,
+            collections,
             superusers,
         })))
     }
@@ -53,6 +57,10 @@ impl AppState {
     /// `aux.db`: request logs.
     pub fn aux(&self) -> &Db {
         &self.0.aux
+    }
+
+    pub fn collections(&self) -> &Collections {
+        &self.0.collections
     }
 
     pub fn superusers(&self) -> &Superusers {

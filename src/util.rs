@@ -51,3 +51,51 @@ mod tests {
         assert_eq!(now_string().len(), 24);
     }
 }
+
+/// Parse a date-time given as RFC 3339 or PocketBase's `YYYY-MM-DD[ HH:MM:SS[.fff]]Z` and
+/// return it in PocketBase's storage format. `None` when it is not a date.
+pub fn normalize_datetime(s: &str) -> Option<String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(format_datetime(t.with_timezone(&Utc)));
+    }
+    let body = s.strip_suffix('Z').unwrap_or(s);
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(body, fmt) {
+            return Some(format_datetime(t.and_utc()));
+        }
+    }
+    chrono::NaiveDate::parse_from_str(body, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| format_datetime(t.and_utc()))
+}
+
+#[cfg(test)]
+mod datetime_tests {
+    use super::normalize_datetime as n;
+
+    #[test]
+    fn accepted_date_forms() {
+        assert_eq!(
+            n("2024-01-02T03:04:05Z").as_deref(),
+            Some("2024-01-02 03:04:05.000Z")
+        );
+        assert_eq!(
+            n("2024-01-02T05:04:05+02:00").as_deref(),
+            Some("2024-01-02 03:04:05.000Z")
+        );
+        assert_eq!(
+            n("2024-01-02 03:04:05.678Z").as_deref(),
+            Some("2024-01-02 03:04:05.678Z")
+        );
+        assert_eq!(n("2024-01-02").as_deref(), Some("2024-01-02 00:00:00.000Z"));
+        assert_eq!(n("yesterday"), None);
+        assert_eq!(n("2024-13-02"), None);
+    }
+}

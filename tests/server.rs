@@ -57,7 +57,7 @@ async fn unknown_api_route_is_a_json_404() {
     let app = TestApp::new().await;
     for path in [
         "/api/nope",
-        "/api/collections",
+        "/api/records",
         "/nothing/here",
         "/api/health/extra",
     ] {

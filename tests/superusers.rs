@@ -199,7 +199,7 @@ async fn missing_or_invalid_fields_are_field_errors() {
 }
 
 #[tokio::test]
-async fn auth_routes_of_other_collections_are_404_until_collections_exist() {
+async fn auth_routes_of_user_collections_are_404_until_their_flows_exist() {
     let app = TestApp::new().await;
     let a = app
         .post(
@@ -301,7 +301,7 @@ async fn a_deleted_superusers_token_stops_working() {
 #[tokio::test]
 async fn the_install_token_creates_the_first_superuser_once() {
     let app = TestApp::new().await;
-    let install = app.state.superusers().install_token();
+    let install = app.state.superusers().install_token().unwrap();
     let body = |token: &str, email: &str| json!({"token": token, "email": email, "password": "first-admin-pass", "passwordConfirm": "first-admin-pass"});
 
     let wrong = app
@@ -368,7 +368,7 @@ async fn the_install_token_creates_the_first_superuser_once() {
 #[tokio::test]
 async fn the_install_token_does_not_work_as_an_auth_token() {
     let app = TestApp::new().await;
-    let install = app.state.superusers().install_token();
+    let install = app.state.superusers().install_token().unwrap();
     assert_error_shape(
         &app.json(Method::POST, REFRESH, None, Some(&install)).await,
         401,

@@ -33,5 +33,5 @@ async fn install(State(state): State<AppState>, body: Body) -> Result<Json<Value
     }
     let superusers = state.superusers();
     let record = superusers.install(token, email, password).await?;
-    Ok(auth_response(superusers.issue_token(&record), &record))
+    Ok(auth_response(superusers.issue_token(&record)?, &record))
 }

