@@ -47,7 +47,7 @@ pub enum Command {
         #[command(subcommand)]
         action: SuperuserCommand,
     },
-    /// Apply or list the system migrations of the data folder
+    /// Apply, list or snapshot migrations (system tables and collection files)
     Migrate {
         #[command(subcommand)]
         action: MigrateCommand,
@@ -68,10 +68,12 @@ pub enum SuperuserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
-    /// Apply every pending system migration
+    /// Apply pending system migrations, then pending collection migration files
     Up,
-    /// List applied and pending system migrations
+    /// List applied and pending migrations (system and collection files); changes nothing
     Status,
+    /// Write one collection migration file holding every collection as it is now
+    Collections,
 }
 
 /// Run a parsed command line.
@@ -134,40 +136,77 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             state.close().await;
             result
         }
-        Command::Migrate { action } => {
-            config.prepare_dir()?;
-            let options = DbOptions::from_config(&config);
+        Command::Migrate { action } => migrate(action, config).await,
+    }
+}
+
+async fn migrate(action: MigrateCommand, config: Config) -> anyhow::Result<()> {
+    config.prepare_dir()?;
+    let options = DbOptions::from_config(&config);
+    let dir = config.migrations_path();
+    match action {
+        MigrateCommand::Up => {
             for (set, path) in [
                 (MigrationSet::Data, config.data_db()),
                 (MigrationSet::Aux, config.aux_db()),
             ] {
-                let file = path
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                match action {
-                    MigrateCommand::Up => {
-                        let applied = crate::db::migrate_up(&path, set, &options)?;
-                        if applied.is_empty() {
-                            println!("{file}: up to date.");
-                        }
-                        for name in applied {
-                            println!("{file}: applied {name}");
-                        }
-                    }
-                    MigrateCommand::Status => {
-                        for s in crate::db::migration_status(&path, set)? {
-                            match s.applied {
-                                Some(at) => println!("{file}: applied  {}  ({at})", s.name),
-                                None => println!("{file}: pending  {}", s.name),
-                            }
-                        }
+                let file = db_file_name(&path);
+                let applied = crate::db::migrate_up(&path, set, &options)?;
+                if applied.is_empty() {
+                    println!("{file}: up to date.");
+                }
+                for name in applied {
+                    println!("{file}: applied {name}");
+                }
+            }
+            let state = AppState::open(config).await?;
+            let result = state.collections().migrate_up().await;
+            state.close().await;
+            let applied = result?;
+            if applied.is_empty() {
+                println!("{}: up to date.", dir.display());
+            }
+            for name in applied {
+                println!("{}: applied {name}", dir.display());
+            }
+        }
+        MigrateCommand::Status => {
+            for (set, path) in [
+                (MigrationSet::Data, config.data_db()),
+                (MigrationSet::Aux, config.aux_db()),
+            ] {
+                let file = db_file_name(&path);
+                for s in crate::db::migration_status(&path, set)? {
+                    match s.applied {
+                        Some(at) => println!("{file}: applied  {}  ({at})", s.name),
+                        None => println!("{file}: pending  {}", s.name),
                     }
                 }
             }
-            Ok(())
+            let applied = crate::db::applied_collection_migrations(&config.data_db())?;
+            for name in crate::collections::files::list(&dir)? {
+                match applied.iter().find(|(f, _)| f == &name) {
+                    Some((_, at)) => println!("{}: applied  {name}  ({at})", dir.display()),
+                    None => println!("{}: pending  {name}", dir.display()),
+                }
+            }
+        }
+        MigrateCommand::Collections => {
+            let state = AppState::open(config).await?;
+            let result = state.collections().write_snapshot().await;
+            state.close().await;
+            if let Some(path) = result? {
+                println!("Wrote {}", path.display());
+            }
         }
     }
+    Ok(())
+}
+
+fn db_file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn init_tracing(config: &Config, is_serve: bool) {

@@ -62,6 +62,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub password_hash_concurrency: usize,
     pub log_level: String,
+    /// Where collection changes are written as JSON migration files. `None`: the folder
+    /// `kb_migrations` beside the data folder.
+    pub migrations_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             cors_origins: vec!["*".to_owned()],
             password_hash_concurrency: cores,
             log_level: "info".to_owned(),
+            migrations_dir: None,
         }
     }
 }
@@ -106,6 +110,7 @@ struct FileConfig {
     cors_origins: Option<Vec<String>>,
     password_hash_concurrency: Option<u64>,
     log_level: Option<String>,
+    migrations_dir: Option<PathBuf>,
 }
 
 /// Values given on the command line (or by clap from the matching env var).
@@ -140,6 +145,7 @@ const KEYS: &[&str] = &[
     "CORS_ORIGINS",
     "PASSWORD_HASH_CONCURRENCY",
     "LOG_LEVEL",
+    "MIGRATIONS_DIR",
 ];
 
 /// Environment variables that start with `KEELBASE_` but name no setting (likely typos).
@@ -297,6 +303,10 @@ impl Config {
                 d.password_hash_concurrency as u64,
             )? as usize,
             log_level,
+            migrations_dir: layer
+                .raw("MIGRATIONS_DIR")
+                .map(PathBuf::from)
+                .or(file.migrations_dir),
         };
         Ok(config)
     }
@@ -309,6 +319,17 @@ impl Config {
     /// Where `aux.db` (request logs) lives.
     pub fn aux_db(&self) -> PathBuf {
         self.dir.join("aux.db")
+    }
+
+    /// The folder of collection migration files.
+    pub fn migrations_path(&self) -> PathBuf {
+        match &self.migrations_dir {
+            Some(p) => p.clone(),
+            None => self.dir.parent().map_or_else(
+                || PathBuf::from("kb_migrations"),
+                |p| p.join("kb_migrations"),
+            ),
+        }
     }
 
     /// Create the data folder if needed and prove it is writable.

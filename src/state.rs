@@ -34,7 +34,7 @@ impl AppState {
             tokio::task::spawn_blocking(move || Db::open(&aux_path, MigrationSet::Aux, &options))
                 .await??;
         let hasher = Hasher::new(config.password_hash_concurrency);
-        let collections = Collections::open(data.clone()).await?;
+        let collections = Collections::open(data.clone(), Some(config.migrations_path())).await?;
         let superusers = Superusers::new(data.clone(), hasher, collections.registry().clone());
         Ok(Self(Arc::new(Inner {
             config,

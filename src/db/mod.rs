@@ -289,3 +289,28 @@ pub fn migration_status(
         })?;
     migrate::status(&conn, set)
 }
+
+/// Collection migration files recorded in the database at `path`, read-only (empty when
+/// the database or the table does not exist yet).
+pub fn applied_collection_migrations(path: &Path) -> Result<Vec<(String, String)>, DbError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|source| DbError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_collection_migrations')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt =
+        conn.prepare("SELECT file, applied FROM _collection_migrations ORDER BY file")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}

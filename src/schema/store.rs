@@ -94,3 +94,20 @@ pub fn bump_version(conn: &Connection) -> Result<u64, SchemaError> {
     crate::db::params::set(conn, VERSION_KEY, &next.to_string())?;
     Ok(next)
 }
+
+/// Record a collection migration file as applied to (or written from) this database.
+pub fn record_migration(conn: &Connection, file: &str) -> Result<(), SchemaError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO _collection_migrations (file, applied) VALUES (?1, ?2)",
+    )?
+    .execute((file, crate::util::now_string()))?;
+    Ok(())
+}
+
+/// Applied collection migration files with when they were applied.
+pub fn applied_migrations(conn: &Connection) -> Result<Vec<(String, String)>, SchemaError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT file, applied FROM _collection_migrations ORDER BY file")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}

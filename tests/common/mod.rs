@@ -25,6 +25,7 @@ pub fn test_config(dir: &Path) -> Config {
     };
     let mut config = Config::load_with_env(&overrides, |_| None).expect("default config loads");
     config.password_hash_concurrency = 2;
+    config.migrations_dir = Some(dir.join("kb_migrations"));
     config
 }
 

@@ -5,8 +5,12 @@
 //! changes tables and definitions, bumps the registry version and compiles the new
 //! snapshot, which is installed only after the COMMIT.
 
+pub mod files;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use files::Record;
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
@@ -60,17 +64,34 @@ impl From<rusqlite::Error> for CollectionsError {
 pub struct Collections {
     db: Db,
     registry: Arc<Registry>,
+    /// Where API changes are written as migration files (`None`: not written).
+    migrations_dir: Option<PathBuf>,
 }
+
+/// Who asked for a change: decides whether a migration file is written or recorded.
+enum Origin {
+    /// The API: write a migration file.
+    Api,
+    /// Replaying the named migration file: record it, write nothing.
+    Replay(String),
+    /// Keelbase itself (first-start bootstrap): neither.
+    Internal,
+}
+
+type Change<T> = (T, Option<Record>);
+/// What a committed change hands back: its value, the new snapshot, the file to write.
+type Committed<T> = (T, Snapshot, Option<(String, Record)>);
 
 impl Collections {
     /// Load the registry; on the very first start, create the default `users` collection.
-    pub async fn open(db: Db) -> Result<Self, CollectionsError> {
+    pub async fn open(db: Db, migrations_dir: Option<PathBuf>) -> Result<Self, CollectionsError> {
         let snapshot = db
             .read(|conn| -> Result<Snapshot, CollectionsError> { Ok(Snapshot::load(conn)?) })
             .await?;
         let service = Self {
             db,
             registry: Arc::new(Registry::new(snapshot)),
+            migrations_dir,
         };
         service.bootstrap_users().await?;
         Ok(service)
@@ -84,38 +105,67 @@ impl Collections {
         self.registry.snapshot()
     }
 
-    /// Run a change on the writer and install the snapshot it produced.
+    /// Run a change on the writer and install the snapshot it produced. The change's
+    /// migration record is written as a file after the COMMIT (API changes) or recorded
+    /// as applied (replays).
     async fn change<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection, &Snapshot) -> Result<T, SchemaError> + Send + 'static,
+        origin: Origin,
+        f: impl FnOnce(&Connection, &Snapshot) -> Result<Change<T>, SchemaError> + Send + 'static,
     ) -> Result<(T, Arc<Snapshot>), CollectionsError> {
-        let (value, snapshot) = self
+        let write_files = self.migrations_dir.is_some();
+        let (value, snapshot, to_write) = self
             .db
             .write_exclusive(
-                move |conn: &Connection| -> Result<(T, Snapshot), CollectionsError> {
+                move |conn: &Connection| -> Result<Committed<T>, CollectionsError> {
                     let current = Snapshot::load(conn)?;
-                    let value = f(conn, &current)?;
-                    store::bump_version(conn)?;
-                    Ok((value, Snapshot::load(conn)?))
+                    let (value, record) = f(conn, &current)?;
+                    let version = store::bump_version(conn)?;
+                    let mut to_write = None;
+                    match (origin, record) {
+                        (Origin::Replay(name), _) => store::record_migration(conn, &name)?,
+                        (Origin::Api, Some(record)) if write_files => {
+                            let name = record.file_name(version);
+                            store::record_migration(conn, &name)?;
+                            to_write = Some((name, record));
+                        }
+                        _ => {}
+                    }
+                    Ok((value, Snapshot::load(conn)?, to_write))
                 },
             )
             .await?;
         self.registry.install(snapshot);
+        if let (Some((name, record)), Some(dir)) = (to_write, &self.migrations_dir) {
+            if let Err(e) = files::write(dir, &name, &record) {
+                // The change is committed; only its file is missing. `migrate collections`
+                // writes a full snapshot to recover.
+                tracing::error!(file = %name, dir = %dir.display(), error = %e, "cannot write the collection migration file");
+            }
+        }
         Ok((value, self.registry.snapshot()))
     }
 
     async fn bootstrap_users(&self) -> Result<(), CollectionsError> {
-        self.change(|conn, snapshot| {
+        let done = self
+            .db
+            .read(|conn| -> Result<bool, CollectionsError> {
+                Ok(params::get(conn, USERS_BOOTSTRAPPED)?.is_some())
+            })
+            .await?;
+        if done {
+            return Ok(());
+        }
+        self.change(Origin::Internal, |conn, snapshot| {
             if params::get(conn, USERS_BOOTSTRAPPED)?.is_some() {
-                return Ok(());
+                return Ok(((), None));
             }
             params::set(conn, USERS_BOOTSTRAPPED, &now_string())?;
-            if snapshot.get("users").is_some() || snapshot.get(USERS_ID).is_some() {
-                return Ok(());
+            if snapshot.get("users").is_none() && snapshot.get(USERS_ID).is_none() {
+                let body = default_users();
+                create_in(conn, snapshot, body.as_object().expect("literal object"))?;
             }
-            let body = default_users();
-            create_in(conn, snapshot, body.as_object().expect("literal object"))?;
-            Ok(())
+            Ok(((), None))
         })
         .await?;
         Ok(())
@@ -126,7 +176,11 @@ impl Collections {
         body: Map<String, Value>,
     ) -> Result<Arc<Collection>, CollectionsError> {
         let (id, snapshot) = self
-            .change(move |conn, snapshot| create_in(conn, snapshot, &body))
+            .change(Origin::Api, move |conn, snapshot| {
+                let c = create_in(conn, snapshot, &body)?;
+                let record = Record::new("create", &c.name, json!({"collection": c.to_json()}));
+                Ok((c.id, Some(record)))
+            })
             .await?;
         Ok(snapshot
             .get(&id)
@@ -142,7 +196,16 @@ impl Collections {
     ) -> Result<Arc<Collection>, CollectionsError> {
         let key = id_or_name.to_owned();
         let (id, snapshot) = self
-            .change(move |conn, snapshot| update_in(conn, snapshot, &key, body))
+            .change(Origin::Api, move |conn, snapshot| {
+                let rename = body.get("rename").cloned().unwrap_or(Value::Null);
+                let c = update_in(conn, snapshot, &key, body)?;
+                let record = Record::new(
+                    "update",
+                    &c.name,
+                    json!({"id": c.id, "collection": c.to_json(), "rename": rename}),
+                );
+                Ok((c.id, Some(record)))
+            })
             .await?;
         Ok(snapshot
             .get(&id)
@@ -152,8 +215,12 @@ impl Collections {
 
     pub async fn delete(&self, id_or_name: &str) -> Result<(), CollectionsError> {
         let key = id_or_name.to_owned();
-        self.change(move |conn, snapshot| delete_in(conn, snapshot, &key))
-            .await?;
+        self.change(Origin::Api, move |conn, snapshot| {
+            let c = delete_in(conn, snapshot, &key)?;
+            let record = Record::new("delete", &c.name, json!({"id": c.id, "name": c.name}));
+            Ok(((), Some(record)))
+        })
+        .await?;
         Ok(())
     }
 
@@ -191,10 +258,169 @@ impl Collections {
         list: Vec<Map<String, Value>>,
         delete_missing: bool,
     ) -> Result<(), CollectionsError> {
-        self.change(move |conn, _| import_in(conn, list, delete_missing))
-            .await?;
+        self.change(Origin::Api, move |conn, _| {
+            let record = Record::new(
+                "import",
+                "import",
+                json!({"collections": list.clone(), "deleteMissing": delete_missing}),
+            );
+            import_in(conn, list, delete_missing)?;
+            Ok(((), Some(record)))
+        })
+        .await?;
         Ok(())
     }
+
+    /// Migration files in the folder and whether each is applied to this database.
+    pub async fn migration_status(
+        &self,
+    ) -> Result<Vec<(String, Option<String>)>, CollectionsError> {
+        let Some(dir) = &self.migrations_dir else {
+            return Ok(Vec::new());
+        };
+        let names = files::list(dir).map_err(|e| io_error(dir, e))?;
+        let applied = self
+            .db
+            .read(|conn| -> Result<_, CollectionsError> { Ok(store::applied_migrations(conn)?) })
+            .await?;
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let at = applied
+                    .iter()
+                    .find(|(f, _)| f == &n)
+                    .map(|(_, a)| a.clone());
+                (n, at)
+            })
+            .collect())
+    }
+
+    /// Apply every pending migration file, in order, each in its own transaction. Stops
+    /// at the first failure (naming the file); returns the files applied.
+    pub async fn migrate_up(&self) -> Result<Vec<String>, CollectionsError> {
+        let Some(dir) = self.migrations_dir.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut applied = Vec::new();
+        for (name, at) in self.migration_status().await? {
+            if at.is_some() {
+                continue;
+            }
+            let text = std::fs::read_to_string(dir.join(&name)).map_err(|e| io_error(&dir, e))?;
+            let body: Value = serde_json::from_str(&text)
+                .map_err(|e| file_error(&name, format!("not valid JSON: {e}")))?;
+            let file = name.clone();
+            self.change(Origin::Replay(name.clone()), move |conn, snapshot| {
+                apply_record(conn, snapshot, &body)
+                    .map_err(|e| file_error(&file, e.to_string()))?;
+                Ok(((), None))
+            })
+            .await?;
+            applied.push(name);
+        }
+        Ok(applied)
+    }
+
+    /// Write one file that recreates every non-system collection as it is now (an import
+    /// with `deleteMissing`), recorded as applied here. Returns its path.
+    pub async fn write_snapshot(&self) -> Result<Option<PathBuf>, CollectionsError> {
+        let Some(dir) = self.migrations_dir.clone() else {
+            return Ok(None);
+        };
+        let snapshot = self.snapshot();
+        let collections: Vec<Value> = snapshot
+            .all()
+            .iter()
+            .filter(|c| !c.system)
+            .map(|c| c.to_json())
+            .collect();
+        let record = Record::new(
+            "import",
+            "snapshot",
+            json!({"collections": collections, "deleteMissing": true}),
+        );
+        let name = record.file_name(snapshot.version);
+        let path = files::write(&dir, &name, &record).map_err(|e| io_error(&dir, e))?;
+        self.db
+            .write(move |conn: &Connection| -> Result<(), CollectionsError> {
+                Ok(store::record_migration(conn, &name)?)
+            })
+            .await?;
+        Ok(Some(path))
+    }
+}
+
+fn io_error(dir: &std::path::Path, e: std::io::Error) -> CollectionsError {
+    CollectionsError::Schema(SchemaError::Corrupt {
+        name: dir.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn file_error(file: &str, message: String) -> SchemaError {
+    SchemaError::Corrupt {
+        name: format!("migration file {file}"),
+        message,
+    }
+}
+
+fn as_object(v: Option<&Value>) -> Result<Map<String, Value>, SchemaError> {
+    match v {
+        Some(Value::Object(o)) => Ok(o.clone()),
+        _ => Err(SchemaError::invalid(
+            "collection",
+            "validation_invalid_value",
+            "expected a collection object",
+        )),
+    }
+}
+
+/// Replay one migration file's change.
+fn apply_record(conn: &Connection, snapshot: &Snapshot, body: &Value) -> Result<(), SchemaError> {
+    let str_of = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    match body.get("action").and_then(Value::as_str) {
+        Some("create") => {
+            create_in(conn, snapshot, &as_object(body.get("collection"))?)?;
+        }
+        Some("update") => {
+            let mut c = as_object(body.get("collection"))?;
+            if let Some(r) = body.get("rename").filter(|r| !r.is_null()) {
+                c.insert("rename".into(), r.clone());
+            }
+            update_in(conn, snapshot, &str_of("id"), c)?;
+        }
+        Some("delete") => {
+            delete_in(conn, snapshot, &str_of("id"))?;
+        }
+        Some("import") => {
+            let list = match body.get("collections") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|v| as_object(Some(v)))
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => {
+                    return Err(SchemaError::invalid(
+                        "collections",
+                        "validation_invalid_value",
+                        "expected an array",
+                    ))
+                }
+            };
+            let delete_missing = body
+                .get("deleteMissing")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            import_in(conn, list, delete_missing)?;
+        }
+        other => {
+            return Err(SchemaError::invalid(
+                "action",
+                "validation_invalid_value",
+                format!("unknown action {other:?}"),
+            ))
+        }
+    }
+    Ok(())
 }
 
 fn import_in(
@@ -227,7 +453,7 @@ fn import_in(
                 None => create_in(conn, &snapshot, &body),
             };
             match result {
-                Ok(id) => imported_ids.push(id),
+                Ok(c) => imported_ids.push(c.id),
                 Err(e @ SchemaError::Invalid { .. }) => {
                     first_error.get_or_insert((i, e));
                     failed.push((i, body));
@@ -309,7 +535,7 @@ fn create_in(
     conn: &Connection,
     snapshot: &Snapshot,
     body: &Map<String, Value>,
-) -> Result<String, SchemaError> {
+) -> Result<Collection, SchemaError> {
     let now = now_string();
     let resolve = |k: &str| snapshot.reference(k);
     let c = compile(
@@ -325,7 +551,7 @@ fn create_in(
     let table_of = |k: &str| snapshot.table_of(k);
     ddl::create(conn, &c, &table_of)?;
     store::insert(conn, &c)?;
-    Ok(c.id)
+    Ok(c)
 }
 
 /// Parse `rename: {old: new}` out of an update body.
@@ -356,7 +582,7 @@ fn update_in(
     snapshot: &Snapshot,
     key: &str,
     mut body: Map<String, Value>,
-) -> Result<String, SchemaError> {
+) -> Result<Collection, SchemaError> {
     let old = snapshot.get(key).cloned().ok_or(SchemaError::NotFound)?;
     if old.system {
         return Err(SchemaError::System);
@@ -412,7 +638,7 @@ fn update_in(
     if old.name != new.name {
         rename_references(conn, snapshot, &old, &new)?;
     }
-    Ok(new.id)
+    Ok(new)
 }
 
 /// After a collection rename, rewrite `x-relation.collection` in the schemas that named it.
@@ -452,7 +678,11 @@ fn rename_references(
     Ok(())
 }
 
-fn delete_in(conn: &Connection, snapshot: &Snapshot, key: &str) -> Result<(), SchemaError> {
+fn delete_in(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    key: &str,
+) -> Result<Arc<Collection>, SchemaError> {
     let c = snapshot.get(key).cloned().ok_or(SchemaError::NotFound)?;
     if c.system {
         return Err(SchemaError::System);
@@ -463,5 +693,5 @@ fn delete_in(conn: &Connection, snapshot: &Snapshot, key: &str) -> Result<(), Sc
     }
     ddl::drop_table(conn, &c)?;
     store::delete(conn, &c.id)?;
-    Ok(())
+    Ok(c)
 }
