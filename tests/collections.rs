@@ -833,3 +833,142 @@ async fn collections_survive_a_restart() {
     let after = app.get("/api/collections/posts", Some(&token)).await.body;
     assert_eq!(before, after);
 }
+
+#[tokio::test]
+async fn view_collections_infer_their_schema_and_follow_their_sources() {
+    let (app, token) = admin().await;
+    seeded_posts(&app, &token).await;
+    let a = create(
+        &app,
+        &token,
+        json!({"name": "published_posts", "type": "view", "listRule": "",
+               "viewQuery": "SELECT id, title, views, score * 2 AS double_score, (SELECT count(*) FROM posts) AS total FROM posts WHERE published = 1"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let props = &a.body["schema"]["properties"];
+    assert_eq!(
+        props["title"],
+        posts()["schema"]["properties"]["title"],
+        "a plain column keeps its property schema"
+    );
+    assert_eq!(props["views"]["type"], "integer");
+    assert_eq!(
+        props["double_score"],
+        json!({}),
+        "an expression is a JSON value"
+    );
+    assert!(props.get("id").is_none(), "id is the view's system field");
+    assert_eq!(a.body["createRule"], Value::Null);
+    assert_eq!(
+        rows(&app, "SELECT id, title FROM published_posts").await,
+        vec![vec![json!("p10000000000001"), json!("One")]]
+    );
+
+    // Refused queries.
+    for (query, hint) in [
+        ("SELECT title FROM posts", "id"),
+        ("DELETE FROM posts", "SELECT"),
+        ("SELECT id FROM posts; DELETE FROM posts", "Invalid query"),
+        ("SELECT id, password FROM users", "password"),
+        ("SELECT id, email FROM _superusers", "system table"),
+        (
+            "SELECT p.id FROM posts p JOIN (SELECT key AS id FROM _params) x ON x.id = p.id",
+            "system table",
+        ),
+        ("SELECT id, count(*) FROM posts", "AS"),
+        ("SELECT name AS id, sql FROM sqlite_master", "system table"),
+        ("SELECT nope FROM posts", "Invalid query"),
+    ] {
+        let a = create(
+            &app,
+            &token,
+            json!({"name": "v2", "type": "view", "viewQuery": query}),
+        )
+        .await;
+        assert_error_shape(&a, 400);
+        let message = a.body["data"]["viewQuery"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(hint), "{query}: {}", a.body);
+    }
+    let a = create(&app, &token, json!({"name": "v3", "type": "view", "viewQuery": "SELECT id FROM posts", "createRule": ""})).await;
+    assert_eq!(
+        a.body["data"]["createRule"]["code"],
+        "validation_invalid_value"
+    );
+
+    // The view follows a rebuild of its source table.
+    let mut schema = posts()["schema"].clone();
+    schema["properties"]["score"] = json!({"type": "string"});
+    assert_eq!(
+        patch(&app, &token, "posts", json!({"schema": schema}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rows(&app, "SELECT count(*) FROM published_posts").await[0][0],
+        1
+    );
+    // A change that would break the view is refused.
+    let r = patch(&app, &token, "posts", json!({"name": "articles"})).await;
+    assert_error_shape(&r, 400);
+    assert!(
+        r.body["data"]["name"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("published_posts"),
+        "{}",
+        r.body
+    );
+    let d = app
+        .json(Method::DELETE, "/api/collections/posts", None, Some(&token))
+        .await;
+    assert_error_shape(&d, 400);
+    assert!(app.state.collections().snapshot().get("posts").is_some());
+
+    // A new query re-infers the schema.
+    let r = patch(
+        &app,
+        &token,
+        "published_posts",
+        json!({"viewQuery": "SELECT id, tags FROM posts"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let props = r.body["schema"]["properties"].as_object().unwrap();
+    assert_eq!(props.keys().collect::<Vec<_>>(), ["tags"]);
+    assert_eq!(
+        rows(&app, "SELECT count(*) FROM published_posts").await[0][0],
+        3
+    );
+    assert_error_shape(
+        &app.json(
+            Method::DELETE,
+            "/api/collections/published_posts/truncate",
+            None,
+            Some(&token),
+        )
+        .await,
+        400,
+    );
+    // Deleting the view frees its source.
+    assert_eq!(
+        app.json(
+            Method::DELETE,
+            "/api/collections/published_posts",
+            None,
+            Some(&token)
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.json(Method::DELETE, "/api/collections/posts", None, Some(&token))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+}

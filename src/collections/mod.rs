@@ -119,6 +119,11 @@ impl Collections {
             .write_exclusive(
                 move |conn: &Connection| -> Result<Committed<T>, CollectionsError> {
                     let current = Snapshot::load(conn)?;
+                    // Views come down during the change (a rebuild or rename must not trip
+                    // over them) and are recreated from their stored queries after it.
+                    for v in current.all().iter().filter(|c| c.is_view()) {
+                        ddl::drop_view(conn, &v.name)?;
+                    }
                     let (value, record) = f(conn, &current)?;
                     let version = store::bump_version(conn)?;
                     let mut to_write = None;
@@ -131,7 +136,9 @@ impl Collections {
                         }
                         _ => {}
                     }
-                    Ok((value, Snapshot::load(conn)?, to_write))
+                    let next = Snapshot::load(conn)?;
+                    recreate_views(conn, &next)?;
+                    Ok((value, next, to_write))
                 },
             )
             .await?;
@@ -538,6 +545,16 @@ fn create_in(
 ) -> Result<Collection, SchemaError> {
     let now = now_string();
     let resolve = |k: &str| snapshot.reference(k);
+    let mut body = body.clone();
+    if body.get("type").and_then(Value::as_str) == Some("view") {
+        let query = body
+            .get("viewQuery")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        body.insert("schema".into(), view_schema(conn, snapshot, &query, None)?);
+    }
+    let body = &body;
     let c = compile(
         Definition {
             body,
@@ -548,10 +565,60 @@ fn create_in(
         },
         &resolve,
     )?;
-    let table_of = |k: &str| snapshot.table_of(k);
-    ddl::create(conn, &c, &table_of)?;
+    if c.is_view() {
+        ddl::create_view(conn, &c)?;
+    } else {
+        let table_of = |k: &str| snapshot.table_of(k);
+        ddl::create(conn, &c, &table_of)?;
+    }
     store::insert(conn, &c)?;
     Ok(c)
+}
+
+/// Infer a view's schema; the other views are recreated first so a view may read one.
+fn view_schema(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    query: &str,
+    except: Option<&str>,
+) -> Result<Value, SchemaError> {
+    for v in snapshot
+        .all()
+        .iter()
+        .filter(|c| c.is_view() && Some(c.id.as_str()) != except)
+    {
+        ddl::drop_view(conn, &v.name)?;
+        ddl::create_view(conn, v)?;
+    }
+    let lookup = |table: &str| snapshot.get(table).cloned();
+    let schema = ddl::infer_view_schema(conn, query, &lookup);
+    for v in snapshot.all().iter().filter(|c| c.is_view()) {
+        ddl::drop_view(conn, &v.name)?;
+    }
+    schema
+}
+
+/// (Re)create the SQL view of every view collection and check each one runs.
+fn recreate_views(conn: &Connection, snapshot: &Snapshot) -> Result<(), SchemaError> {
+    let views: Vec<&Collection> = snapshot
+        .all()
+        .iter()
+        .filter(|c| c.is_view())
+        .map(|c| &**c)
+        .collect();
+    for v in &views {
+        ddl::drop_view(conn, &v.name)?;
+    }
+    for v in &views {
+        ddl::create_view(conn, v).map_err(|e| {
+            SchemaError::invalid(
+                "name",
+                "validation_view_dependency",
+                format!("The view collection {:?} would break: {e}.", v.name),
+            )
+        })?;
+    }
+    ddl::check_views(conn, &views)
 }
 
 /// Parse `rename: {old: new}` out of an update body.
@@ -610,6 +677,17 @@ fn update_in(
     }
     let now = now_string();
     let resolve = |k: &str| snapshot.reference(k);
+    if old.is_view() {
+        let query = match body.get("viewQuery") {
+            Some(Value::String(q)) => q.clone(),
+            Some(_) => String::new(),
+            None => old.view_query.clone().unwrap_or_default(),
+        };
+        body.insert(
+            "schema".into(),
+            view_schema(conn, snapshot, &query, Some(&old.id))?,
+        );
+    }
     let mut new = compile(
         Definition {
             body: &body,
@@ -632,8 +710,10 @@ fn update_in(
             auth.insert("secret".into(), json!(crate::util::random_string(50)));
         }
     }
-    let table_of = |k: &str| snapshot.table_of(k);
-    ddl::update(conn, &old, &new, &renames, &table_of)?;
+    if !new.is_view() {
+        let table_of = |k: &str| snapshot.table_of(k);
+        ddl::update(conn, &old, &new, &renames, &table_of)?;
+    }
     store::update(conn, &new)?;
     if old.name != new.name {
         rename_references(conn, snapshot, &old, &new)?;
@@ -691,7 +771,11 @@ fn delete_in(
     if !referencing.is_empty() {
         return Err(SchemaError::Referenced(referencing));
     }
-    ddl::drop_table(conn, &c)?;
+    if c.is_view() {
+        ddl::drop_view(conn, &c.name)?;
+    } else {
+        ddl::drop_table(conn, &c)?;
+    }
     store::delete(conn, &c.id)?;
     Ok(c)
 }

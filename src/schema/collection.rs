@@ -179,6 +179,9 @@ impl Collection {
 
     /// The system columns of this collection's table.
     pub fn system_fields(&self) -> Vec<&'static str> {
+        if self.is_view() {
+            return vec!["id"];
+        }
         let mut v = BASE_SYSTEM_FIELDS.to_vec();
         if self.is_auth() {
             v.extend_from_slice(AUTH_SYSTEM_FIELDS);
@@ -402,15 +405,39 @@ pub fn compile(
         }
     }
 
-    if kind == CollectionType::View {
-        return Err(invalid("type", "View collections are not supported yet."));
-    }
-    if body.contains_key("viewQuery") {
-        return Err(invalid(
-            "viewQuery",
-            "Only view collections have a viewQuery.",
-        ));
-    }
+    let view_query = if kind == CollectionType::View {
+        for (key, value) in [
+            ("createRule", &rules.create),
+            ("updateRule", &rules.update),
+            ("deleteRule", &rules.delete),
+        ] {
+            if value.is_some() {
+                return Err(invalid(
+                    key,
+                    "View collections are read-only: this rule must be null.",
+                ));
+            }
+        }
+        match (body.get("viewQuery"), existing) {
+            (Some(Value::String(q)), _) if !q.trim().is_empty() => Some(q.trim().to_owned()),
+            (None, Some(e)) => e.view_query.clone(),
+            _ => {
+                return Err(SchemaError::invalid(
+                    "viewQuery",
+                    "validation_required",
+                    "Cannot be blank.",
+                ))
+            }
+        }
+    } else {
+        if body.contains_key("viewQuery") {
+            return Err(invalid(
+                "viewQuery",
+                "Only view collections have a viewQuery.",
+            ));
+        }
+        None
+    };
 
     let schema = match (body.get("schema"), existing) {
         (Some(s), _) => s.clone(),
@@ -420,6 +447,9 @@ pub fn compile(
     let (fields, validator) = compile_schema(&schema, kind, &id, &name, resolve)?;
 
     let indexes = match (body.get("indexes"), existing) {
+        (Some(Value::Array(v)), _) if kind == CollectionType::View && !v.is_empty() => {
+            return Err(invalid("indexes", "View collections cannot have indexes."));
+        }
         (Some(v), _) => parse_indexes(v, &name, kind, &fields)?,
         (None, Some(e)) => {
             // Keep the indexes whose columns still exist.
@@ -451,7 +481,7 @@ pub fn compile(
         indexes,
         rules,
         auth,
-        view_query: None,
+        view_query,
         created: existing.map_or_else(|| def.now.to_owned(), |e| e.created.clone()),
         updated: def.now.to_owned(),
         validator: Arc::new(validator),
@@ -558,10 +588,12 @@ fn compile_schema(
             )));
         }
         let lower = prop_name.to_ascii_lowercase();
-        if RESERVED_NAMES
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(prop_name))
-        {
+        let reserved: &[&str] = if kind == CollectionType::View {
+            &["id", "collectionId", "collectionName", "expand"]
+        } else {
+            RESERVED_NAMES
+        };
+        if reserved.iter().any(|r| r.eq_ignore_ascii_case(prop_name)) {
             return Err(schema_error(format!(
                 "{pointer}: {prop_name:?} is a reserved system field name"
             )));
@@ -608,7 +640,6 @@ fn compile_schema(
         }
         fields.push(field);
     }
-    let _ = kind;
 
     let validator = jsonschema::draft202012::options()
         .should_validate_formats(true)
