@@ -216,8 +216,15 @@ fn init_tracing(config: &Config, is_serve: bool) {
     } else {
         "warn"
     };
+    // In --dev the access log (one line per request) is on; otherwise it is opt-in with
+    // log_level = "info,keelbase::access=debug" (request logs go to aux.db).
+    let default = if config.dev && is_serve {
+        format!("{default},keelbase::access=debug")
+    } else {
+        default.to_owned()
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default))
+        .or_else(|_| EnvFilter::try_new(&default))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -5,23 +5,18 @@ use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::Router;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
-use crate::api::error::{method_not_allowed, normalize, panic_response, route_not_found};
+use crate::api::error::{method_not_allowed, panic_response, route_not_found};
 use crate::config::Config;
 use crate::state::AppState;
 
@@ -120,38 +115,16 @@ pub fn router(state: AppState) -> Router {
 /// Apply the fallbacks and the layers to `routes` (tests add routes of their own).
 pub fn app(state: AppState, routes: Router<AppState>) -> Router {
     let config = state.config().clone();
-    let request_id = HeaderName::from_static("x-request-id");
+    // Compressing a body under 1 KiB costs more than it saves.
+    let compress_when = SizeAbove::new(1024)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE);
     let layers = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let path = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-                    let id = req
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
-                })
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(axum::middleware::from_fn(normalize))
-        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(security_header(header::X_FRAME_OPTIONS, "SAMEORIGIN"))
-        .layer(security_header(header::X_XSS_PROTECTION, "1; mode=block"))
-        .layer(security_header(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ))
+        .layer(axum::middleware::from_fn(crate::api::middleware::outer))
         .layer(cors(&config))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new().compress_when(compress_when))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
@@ -162,10 +135,6 @@ pub fn app(state: AppState, routes: Router<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(layers)
         .with_state(state)
-}
-
-fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -191,18 +160,6 @@ fn cors(config: &Config) -> CorsLayer {
         ])
         .allow_headers(AllowHeaders::mirror_request())
         .max_age(Duration::from_secs(86_400))
-}
-
-/// Request ids: 20 random alphanumerics, unless the client sent an `x-request-id`.
-#[derive(Clone, Copy)]
-struct RandomRequestId;
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&crate::util::random_string(20))
-            .ok()
-            .map(RequestId::new)
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -297,20 +297,30 @@ async fn security_headers_and_request_id_are_on_every_response() {
 }
 
 #[tokio::test]
-async fn responses_are_compressed_when_the_client_accepts_gzip() {
-    let app = TestApp::new().await;
-    let a = app
-        .send(
-            Request::builder()
-                .uri("/_/")
-                .header("accept-encoding", "gzip")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+async fn large_responses_are_compressed_when_the_client_accepts_gzip() {
+    let base = TestApp::new().await;
+    let routes = keelbase::api::router().route(
+        "/api/test/big",
+        get(|| async { axum::Json(json!({"text": "keelbase ".repeat(1000)})) }),
+    );
+    let router = keelbase::server::app(base.state.clone(), routes);
+    let app = TestApp { router, ..base };
+    let gzip = |uri: &'static str| {
+        Request::builder()
+            .uri(uri)
+            .header("accept-encoding", "gzip")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let a = app.send(gzip("/api/test/big")).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.headers.get("content-encoding").unwrap(), "gzip");
     assert_eq!(&a.raw[..2], &[0x1f, 0x8b], "gzip magic");
+    assert!(a.raw.len() < 2000, "9 KB of repetitive JSON compresses");
+    // Small bodies are not worth compressing.
+    let small = app.send(gzip("/api/health")).await;
+    assert!(small.headers.get("content-encoding").is_none());
+    assert_eq!(small.body["message"], "API is healthy.");
 }
 
 #[tokio::test]

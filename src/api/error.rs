@@ -7,9 +7,7 @@
 use std::borrow::Cow;
 
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
@@ -146,20 +144,11 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// Outermost error middleware. It makes every error JSON, whoever produced it (axum
-/// rejections, timeouts, the body limit, the panic catcher), logs 5xx causes once, and
-/// answers a CORS preflight with 204 as PocketBase does.
-pub async fn normalize(request: Request, next: Next) -> Response {
-    let is_options = request.method() == Method::OPTIONS;
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let mut response = next.run(request).await;
+/// Make every error JSON, whoever produced it (axum rejections, timeouts, the body limit,
+/// the panic catcher), and answer a CORS preflight with 204 as PocketBase does. Returns
+/// the internal cause of a 5xx, for the caller to log once.
+pub fn normalize(response: &mut Response, is_options: bool, request_id: &str) -> Option<String> {
     let status = response.status();
-
     if is_options
         && status == StatusCode::OK
         && response
@@ -167,20 +156,15 @@ pub async fn normalize(request: Request, next: Next) -> Response {
             .contains_key(header::ACCESS_CONTROL_ALLOW_METHODS)
     {
         *response.status_mut() = StatusCode::NO_CONTENT;
-        return response;
+        return None;
     }
     if !status.is_client_error() && !status.is_server_error() {
-        return response;
+        return None;
     }
-    let cause = response.extensions_mut().remove::<InternalCause>();
-    if status.is_server_error() {
-        tracing::error!(
-            request_id = %request_id,
-            status = status.as_u16(),
-            cause = cause.as_ref().map_or("-", |c| c.0.as_str()),
-            "request failed"
-        );
-    }
+    let cause = response
+        .extensions_mut()
+        .remove::<InternalCause>()
+        .map(|c| c.0);
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -201,7 +185,7 @@ pub async fn normalize(request: Request, next: Next) -> Response {
         headers.remove(header::CONTENT_LENGTH);
         *response.body_mut() = Body::from(bytes);
     }
-    response
+    cause.or_else(|| status.is_server_error().then(|| "-".to_owned()))
 }
 
 /// The answer to a panic inside a handler: a 500 whose cause the middleware logs.

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod install;
 pub mod list;
+pub mod middleware;
 pub mod superusers;
 
 use axum::Router;
