@@ -24,6 +24,7 @@ pub mod cli;
 pub mod collections;
 pub mod config;
 pub mod db;
+pub mod query;
 pub mod schema;
 pub mod server;
 pub mod state;

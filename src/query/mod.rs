@@ -1,0 +1,29 @@
+//! The query language: PocketBase's filter grammar (API.md §3) for `filter` and `sort`,
+//! API rules, realtime filters and partial-index conditions, compiled to parameterised SQL.
+//!
+//! No axum and no tokio here: this module is plain functions over the schema snapshot,
+//! tested on its own. User text never reaches SQL: values are bound parameters, and
+//! identifiers come from the schema through `schema::quote_ident`.
+
+pub mod ast;
+pub mod parser;
+
+pub use ast::{Comparison, Expr, Identifier, Op, Operand, Span};
+pub use parser::parse;
+
+/// A problem with an expression, with the byte span it concerns.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at {}..{})", span.start, span.end)]
+pub struct QueryError {
+    pub message: String,
+    pub span: Span,
+}
+
+impl QueryError {
+    pub fn new(message: impl Into<String>, span: Span) -> Self {
+        Self {
+            message: message.into(),
+            span,
+        }
+    }
+}
