@@ -19,6 +19,7 @@ fn common(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "trusted_schema", "OFF")?;
     conn.pragma_update(None, "cache_size", -16_000)?; // KiB
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    crate::query::functions::register(conn)?;
     Ok(())
 }
 

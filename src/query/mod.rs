@@ -6,10 +6,15 @@
 //! identifiers come from the schema through `schema::quote_ident`.
 
 pub mod ast;
+pub mod compile;
+pub mod functions;
 pub mod parser;
+pub mod request;
 
 pub use ast::{Comparison, Expr, Identifier, Op, Operand, Span};
+pub use compile::{compile_where, Compiled, Mode, Scope};
 pub use parser::parse;
+pub use request::{AuthRecord, RequestInfo};
 
 /// A problem with an expression, with the byte span it concerns.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +22,8 @@ pub use parser::parse;
 pub struct QueryError {
     pub message: String,
     pub span: Span,
+    /// The expression is well-formed but uses what this caller may not (403, not 400).
+    pub forbidden: bool,
 }
 
 impl QueryError {
@@ -24,6 +31,12 @@ impl QueryError {
         Self {
             message: message.into(),
             span,
+            forbidden: false,
         }
+    }
+
+    pub fn forbidden(mut self) -> Self {
+        self.forbidden = true;
+        self
     }
 }

@@ -392,6 +392,12 @@ fn identifier(raw: String, span: Span) -> Result<Identifier, QueryError> {
 
 /// Parse a filter expression.
 pub fn parse(src: &str) -> Result<Expr, QueryError> {
+    if let Some(at) = src.find('\0') {
+        return Err(QueryError::new(
+            "NUL characters are not allowed",
+            Span::new(at, at + 1),
+        ));
+    }
     if src.len() > MAX_LENGTH {
         return Err(QueryError::new(
             format!("longer than {MAX_LENGTH} characters"),

@@ -78,6 +78,21 @@ impl Snapshot {
         Ok(snapshot)
     }
 
+    /// A snapshot of the given collections (tests and tools; the server loads from the database).
+    pub fn from_collections(
+        version: u64,
+        collections: impl IntoIterator<Item = Collection>,
+    ) -> Snapshot {
+        let mut s = Snapshot {
+            version,
+            ..Default::default()
+        };
+        for c in collections {
+            s.push(Arc::new(c));
+        }
+        s
+    }
+
     fn push(&mut self, c: Arc<Collection>) {
         let i = self.list.len();
         self.by_id.insert(c.id.clone(), i);
