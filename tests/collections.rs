@@ -972,3 +972,113 @@ async fn view_collections_infer_their_schema_and_follow_their_sources() {
         StatusCode::NO_CONTENT
     );
 }
+
+#[tokio::test]
+async fn rules_and_index_conditions_are_compiled_when_saved() {
+    let (app, token) = admin().await;
+    let a = create(
+        &app,
+        &token,
+        json!({"name": "notes", "listRule": "nope = 1 && @request.auth.id != ''"}),
+    )
+    .await;
+    assert_error_shape(&a, 400);
+    assert_eq!(
+        a.body["data"]["listRule"]["code"],
+        "validation_invalid_rule"
+    );
+    assert!(
+        a.body["data"]["listRule"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(at 0..4)"),
+        "{}",
+        a.body
+    );
+    let a = create(
+        &app,
+        &token,
+        json!({"name": "notes", "viewRule": "title = "}),
+    )
+    .await;
+    assert_eq!(
+        a.body["data"]["viewRule"]["code"],
+        "validation_invalid_rule"
+    );
+
+    let a = create(
+        &app,
+        &token,
+        json!({
+            "name": "notes",
+            "schema": {"type": "object", "properties": {
+                "slug": {"type": "string"},
+                "owner": {"type": "string", "x-relation": {"collection": "users"}},
+                "parent": {"type": "string", "x-relation": {"collection": "notes"}}
+            }},
+            "indexes": [{"fields": ["slug"], "unique": true, "where": "slug != ''"}],
+            "listRule": "owner = @request.auth.id || parent.owner = @request.auth.id",
+            "createRule": "@request.auth.id != '' && @request.body.owner = @request.auth.id"
+        }),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["indexes"][0]["where"], "slug != ''");
+    let ddl = rows(
+        &app,
+        "SELECT sql FROM sqlite_master WHERE name = 'idx_notes_slug'",
+    )
+    .await;
+    assert!(
+        ddl[0][0]
+            .as_str()
+            .unwrap()
+            .ends_with("WHERE (\"slug\" != '')"),
+        "{ddl:?}"
+    );
+    sql(
+        &app,
+        "INSERT INTO notes (id, slug) VALUES ('n1', ''), ('n2', ''), ('n3', 'a')",
+    )
+    .await;
+    let dup = app
+        .state
+        .data()
+        .write(|c: &Connection| -> Result<(), DbError> {
+            c.execute("INSERT INTO notes (id, slug) VALUES ('n4', 'a')", [])?;
+            Ok(())
+        })
+        .await;
+    assert!(
+        dup.unwrap_err().is_unique_violation(),
+        "unique among non-empty slugs"
+    );
+
+    let bad = patch(
+        &app,
+        &token,
+        "notes",
+        json!({"indexes": [{"fields": ["slug"], "where": "owner.name = 'x'"}]}),
+    )
+    .await;
+    assert_error_shape(&bad, 400);
+    assert!(
+        bad.body["data"]["indexes"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/indexes/0/where"),
+        "{}",
+        bad.body
+    );
+    let bad = patch(
+        &app,
+        &token,
+        "notes",
+        json!({"updateRule": "@collection.nope.id ?= id"}),
+    )
+    .await;
+    assert_eq!(
+        bad.body["data"]["updateRule"]["code"],
+        "validation_invalid_rule"
+    );
+}

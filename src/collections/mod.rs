@@ -20,6 +20,82 @@ use crate::schema::field::FieldKind;
 use crate::schema::{ddl, store, Registry, SchemaError, Snapshot};
 use crate::util::now_string;
 
+/// Compile every rule and index condition of `c` (a snapshot holding `c` is built for
+/// relations to itself): a bad one is a 400 naming the rule and the position.
+fn check_expressions(snapshot: &Snapshot, c: &Collection) -> Result<(), SchemaError> {
+    use crate::query::{compile_where, parse, Mode, RequestInfo, Scope};
+    let with_c = Snapshot::from_collections(
+        snapshot.version,
+        snapshot
+            .all()
+            .iter()
+            .filter(|x| x.id != c.id)
+            .map(|x| (**x).clone())
+            .chain(std::iter::once(c.clone())),
+    );
+    let me = with_c.get(&c.id).expect("just added");
+    let request = RequestInfo::default();
+    let rules = [
+        ("listRule", &c.rules.list),
+        ("viewRule", &c.rules.view),
+        ("createRule", &c.rules.create),
+        ("updateRule", &c.rules.update),
+        ("deleteRule", &c.rules.delete),
+        ("authRule", &c.rules.auth),
+        ("manageRule", &c.rules.manage),
+    ];
+    for (key, rule) in rules {
+        let Some(rule) = rule.as_deref().filter(|r| !r.trim().is_empty()) else {
+            continue;
+        };
+        let scope = Scope {
+            snapshot: &with_c,
+            collection: me,
+            mode: Mode::Rule,
+            request: &request,
+            alias: "_m",
+        };
+        parse(rule)
+            .and_then(|expr| compile_where(&expr, &scope))
+            .map_err(|e| {
+                SchemaError::invalid(
+                    key,
+                    "validation_invalid_rule",
+                    format!("Invalid rule: {e}."),
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// The SQL of an index's `where` filter (unqualified columns, literals inlined).
+fn index_where(c: &Collection, i: &crate::schema::IndexDef) -> Result<Option<String>, SchemaError> {
+    use crate::query::{compile_where, parse, Mode, RequestInfo, Scope};
+    let Some(w) = &i.where_clause else {
+        return Ok(None);
+    };
+    let position = c.indexes.iter().position(|x| x.name == i.name).unwrap_or(0);
+    let snapshot = Snapshot::from_collections(0, std::iter::once(c.clone()));
+    let request = RequestInfo::default();
+    let scope = Scope {
+        snapshot: &snapshot,
+        collection: c,
+        mode: Mode::Index,
+        request: &request,
+        alias: "",
+    };
+    parse(w)
+        .and_then(|expr| compile_where(&expr, &scope))
+        .map(|compiled| Some(compiled.sql))
+        .map_err(|e| {
+            SchemaError::invalid(
+                "indexes",
+                "invalid_index",
+                format!("/indexes/{position}/where: {e}"),
+            )
+        })
+}
+
 /// The default users collection's id, as in PocketBase (rules and apps refer to it).
 pub const USERS_ID: &str = "_pb_users_auth_";
 const USERS_BOOTSTRAPPED: &str = "bootstrap.users";
@@ -565,11 +641,12 @@ fn create_in(
         },
         &resolve,
     )?;
+    check_expressions(snapshot, &c)?;
     if c.is_view() {
         ddl::create_view(conn, &c)?;
     } else {
         let table_of = |k: &str| snapshot.table_of(k);
-        ddl::create(conn, &c, &table_of)?;
+        ddl::create(conn, &c, &table_of, &index_where)?;
     }
     store::insert(conn, &c)?;
     Ok(c)
@@ -710,9 +787,10 @@ fn update_in(
             auth.insert("secret".into(), json!(crate::util::random_string(50)));
         }
     }
+    check_expressions(snapshot, &new)?;
     if !new.is_view() {
         let table_of = |k: &str| snapshot.table_of(k);
-        ddl::update(conn, &old, &new, &renames, &table_of)?;
+        ddl::update(conn, &old, &new, &renames, &table_of, &index_where)?;
     }
     store::update(conn, &new)?;
     if old.name != new.name {

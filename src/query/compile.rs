@@ -376,10 +376,13 @@ impl Compiler<'_> {
             if !rest.is_empty() {
                 return Err(err(format!("{name:?} has no fields"), span));
             }
-            let mut sql = format!("{alias}.{}", q(name));
+            let mut sql = column(alias, name);
             if name == "email" && filter && !superuser {
                 // SECURITY: non-superusers only match emails their owners made visible.
-                sql = format!("(CASE WHEN {alias}.\"emailVisibility\" = 1 THEN {sql} END)");
+                sql = format!(
+                    "(CASE WHEN {} = 1 THEN {sql} END)",
+                    column(alias, "emailVisibility")
+                );
             }
             let mut v = Value_::scalar(sql, Vec::new(), false);
             v.joins = joins;
@@ -395,7 +398,7 @@ impl Compiler<'_> {
             if f.hidden && filter && !superuser {
                 return Err(err(format!("unknown or hidden field {name:?}"), span));
             }
-            let column = format!("{alias}.{}", q(&f.name));
+            let column = column(alias, &f.name);
             if is_last {
                 let mut v = Value_::scalar(column, Vec::new(), false);
                 v.joins = joins;
@@ -933,6 +936,15 @@ fn cmp_sql(op: Op, l: &Value_, r: &Value_, strict: bool, inline: bool) -> (Strin
     }
 }
 
+/// A column of `alias` (unqualified when the alias is empty, as index conditions need).
+fn column(alias: &str, name: &str) -> String {
+    if alias.is_empty() {
+        q(name)
+    } else {
+        format!("{alias}.{}", q(name))
+    }
+}
+
 fn has_unescaped_percent(t: &str) -> bool {
     let mut escaped = false;
     for c in t.chars() {
@@ -1102,7 +1114,7 @@ mod tests {
                     .find(|(id, n)| id == k || n == k)
                     .map(|(_, n)| n.clone())
             };
-            crate::schema::ddl::create(&conn, &c, &table_of).unwrap();
+            crate::schema::ddl::create(&conn, &c, &table_of, &|_, _| Ok(None)).unwrap();
             compiled.push(c);
         }
         conn.execute_batch(

@@ -770,11 +770,7 @@ fn parse_indexes(
         let where_clause = match o.get("where") {
             None | Some(Value::Null) => None,
             Some(Value::String(w)) if w.trim().is_empty() => None,
-            Some(Value::String(_)) => {
-                return Err(at(
-                    "partial indexes (\"where\") need the filter language, which this version does not have yet".into(),
-                ))
-            }
+            Some(Value::String(w)) => Some(w.trim().to_owned()),
             Some(_) => return Err(at("where must be a filter expression string".into())),
         };
         let name = match o.get("name") {

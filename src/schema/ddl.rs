@@ -23,6 +23,10 @@ use super::{quote_ident as q, SchemaError};
 /// Resolves a relation target (collection name or id) to its table name.
 pub type TargetTable<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// Compiles an index's `where` filter to SQL over unqualified columns (the query
+/// compiler lives above this module and is passed in).
+pub type IndexWhere<'a> = &'a dyn Fn(&Collection, &IndexDef) -> Result<Option<String>, SchemaError>;
+
 const REBUILD_TABLE: &str = "_kb_rebuild";
 /// Most offending record ids named in an error.
 const MAX_IDS: usize = 10;
@@ -144,10 +148,11 @@ fn system_indexes(c: &Collection) -> Vec<(String, String)> {
     v
 }
 
-fn index_sql(c: &Collection, i: &IndexDef) -> String {
+fn index_sql(c: &Collection, i: &IndexDef, where_sql: Option<&str>) -> String {
     let cols: Vec<String> = i.fields.iter().map(|f| q(f)).collect();
+    let condition = where_sql.map_or_else(String::new, |w| format!(" WHERE {w}"));
     format!(
-        "CREATE {}INDEX {} ON {} ({})",
+        "CREATE {}INDEX {} ON {} ({}){condition}",
         if i.unique { "UNIQUE " } else { "" },
         q(&i.name),
         q(&c.name),
@@ -174,8 +179,14 @@ fn duplicate_ids(
     Ok(ids)
 }
 
-fn create_user_index(conn: &Connection, c: &Collection, i: &IndexDef) -> Result<(), SchemaError> {
-    match conn.execute_batch(&index_sql(c, i)) {
+fn create_user_index(
+    conn: &Connection,
+    c: &Collection,
+    i: &IndexDef,
+    index_where: IndexWhere<'_>,
+) -> Result<(), SchemaError> {
+    let where_sql = index_where(c, i)?;
+    match conn.execute_batch(&index_sql(c, i, where_sql.as_deref())) {
         Ok(()) => Ok(()),
         Err(e) => {
             let text = e.to_string();
@@ -205,12 +216,16 @@ fn create_user_index(conn: &Connection, c: &Collection, i: &IndexDef) -> Result<
     }
 }
 
-fn create_indexes(conn: &Connection, c: &Collection) -> Result<(), SchemaError> {
+fn create_indexes(
+    conn: &Connection,
+    c: &Collection,
+    index_where: IndexWhere<'_>,
+) -> Result<(), SchemaError> {
     for (_, sql) in system_indexes(c) {
         conn.execute_batch(&sql)?;
     }
     for i in &c.indexes {
-        create_user_index(conn, c, i)?;
+        create_user_index(conn, c, i, index_where)?;
     }
     Ok(())
 }
@@ -220,9 +235,10 @@ pub fn create(
     conn: &Connection,
     c: &Collection,
     target_table: TargetTable<'_>,
+    index_where: IndexWhere<'_>,
 ) -> Result<(), SchemaError> {
     conn.execute_batch(&table_sql(c, &c.name, target_table)?)?;
-    create_indexes(conn, c)
+    create_indexes(conn, c, index_where)
 }
 
 /// Drop the table of a deleted collection (its indexes go with it).
@@ -315,6 +331,7 @@ pub fn update(
     new: &Collection,
     renames: &[(String, String)],
     target_table: TargetTable<'_>,
+    index_where: IndexWhere<'_>,
 ) -> Result<(), SchemaError> {
     if old.name != new.name {
         conn.execute_batch(&format!(
@@ -398,10 +415,10 @@ pub fn update(
             }
         }
         for i in new.indexes.iter().filter(|i| !old.indexes.contains(i)) {
-            create_user_index(conn, new, i)?;
+            create_user_index(conn, new, i, index_where)?;
         }
     } else {
-        rebuild(conn, new, &sources, target_table)?;
+        rebuild(conn, new, &sources, target_table, index_where)?;
     }
 
     let violations = foreign_key_violations(conn, &new.name)?;
@@ -558,6 +575,7 @@ fn rebuild(
     new: &Collection,
     sources: &[Source<'_>],
     target_table: TargetTable<'_>,
+    index_where: IndexWhere<'_>,
 ) -> Result<(), SchemaError> {
     conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", q(REBUILD_TABLE)))?;
     conn.execute_batch(&table_sql(new, REBUILD_TABLE, target_table)?)?;
@@ -631,7 +649,7 @@ fn rebuild(
         q(REBUILD_TABLE),
         q(&new.name)
     ))?;
-    create_indexes(conn, new)
+    create_indexes(conn, new, index_where)
 }
 
 fn view_error(message: impl Into<String>) -> SchemaError {
