@@ -10,11 +10,13 @@ pub mod compile;
 pub mod functions;
 pub mod parser;
 pub mod request;
+pub mod sort;
 
 pub use ast::{Comparison, Expr, Identifier, Op, Operand, Span};
 pub use compile::{compile_where, Compiled, Mode, Scope};
 pub use parser::parse;
 pub use request::{AuthRecord, RequestInfo};
+pub use sort::compile_sort;
 
 /// A problem with an expression, with the byte span it concerns.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
