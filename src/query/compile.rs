@@ -453,7 +453,10 @@ impl Compiler<'_> {
                                     None => {
                                         let je = self.next_alias();
                                         let j = Join {
-                                            sql: format!("LEFT JOIN json_each({column}) AS {je}"),
+                                            sql: format!(
+                                                "LEFT JOIN json_each({}) AS {je}",
+                                                json_safe(&column)
+                                            ),
                                             params: Vec::new(),
                                         };
                                         self.add_join(&each_key, &je, j, &mut joins);
@@ -493,7 +496,7 @@ impl Compiler<'_> {
                         }
                     }
                     let mut v = Value_::scalar(
-                        format!("json_extract({column}, ?)"),
+                        format!("json_extract({}, ?)", json_safe(&column)),
                         vec![SqlValue::Text(json_path)],
                         false,
                     );
@@ -566,7 +569,10 @@ impl Compiler<'_> {
                     let a = self.next_alias();
                     let (rule_sql, rule_params) = self.relation_rule(&source, &a, span)?;
                     let on = if back.multiple {
-                        format!("EXISTS (SELECT 1 FROM json_each({a}.{col}) WHERE value = {alias}.\"id\")")
+                        format!(
+                            "EXISTS (SELECT 1 FROM json_each({}) WHERE value = {alias}.\"id\")",
+                            json_safe(&format!("{a}.{col}"))
+                        )
                     } else {
                         format!("{a}.{col} = {alias}.\"id\"")
                     };
@@ -642,7 +648,7 @@ impl Compiler<'_> {
                 if !multiple {
                     return Err(err(":length needs a multi-valued field", id.span));
                 }
-                v.sql = format!("json_array_length({})", v.sql);
+                v.sql = format!("json_array_length({})", json_safe(&v.sql));
                 Ok(v)
             }
             "each" => {
@@ -660,7 +666,7 @@ impl Compiler<'_> {
                     None => {
                         let a = self.next_alias();
                         let j = Join {
-                            sql: format!("LEFT JOIN json_each({column}) AS {a}"),
+                            sql: format!("LEFT JOIN json_each({}) AS {a}", json_safe(&column)),
                             params: Vec::new(),
                         };
                         self.add_join(&key, &a, j, &mut joins);
@@ -936,6 +942,14 @@ fn cmp_sql(op: Op, l: &Value_, r: &Value_, strict: bool, inline: bool) -> (Strin
     }
 }
 
+/// `x` when it holds valid JSON, else NULL. SQLite may substitute a compared constant for
+/// a column (`tags = 'x' AND json_array_length(tags) > 0` becomes
+/// `json_array_length('x')`), and JSON functions fail on malformed input: a filter must
+/// never turn that into a 500.
+pub(crate) fn json_safe(x: &str) -> String {
+    format!("(CASE WHEN json_valid({x}) THEN {x} END)")
+}
+
 /// A column of `alias` (unqualified when the alias is empty, as index conditions need).
 fn column(alias: &str, name: &str) -> String {
     if alias.is_empty() {
@@ -1054,6 +1068,10 @@ mod tests {
     use crate::schema::collection::{compile as compile_collection, CollectionRef, Definition};
     use rusqlite::Connection;
     use serde_json::json;
+
+    pub(super) fn fixture_pub() -> (Connection, Snapshot) {
+        fixture()
+    }
 
     /// users (auth), posts, comments, tags — tables created in memory, with data.
     fn fixture() -> (Connection, Snapshot) {
@@ -1279,6 +1297,12 @@ mod tests {
             ("posts", "comments_via_post.message = ''", &["p3"]),
             ("posts", "comments_via_post.message ?~ 'second'", &["p1"]),
             ("posts", "title:lower = 'hello world'", &["p1"]),
+            // SQLite propagates the constant into the JSON function: must not error.
+            (
+                "posts",
+                "tags = 'x' && tags:length > 0 && meta.k = 'y' && meta.k.0 = 1",
+                &[],
+            ),
             (
                 "posts",
                 "geoDistance(23.5, 42.1, 23.5, 43.1) > 111 && geoDistance(0, 0, 0, 1) < 112",
@@ -1551,5 +1575,177 @@ mod tests {
         .unwrap();
         assert!(compile_for(&snap, "posts", "author.name = 'x'", Mode::Index, &guest()).is_err());
         assert!(compile_for(&snap, "posts", "created > @now", Mode::Index, &guest()).is_err());
+    }
+}
+
+/// The SQL compiler against the in-memory evaluator, on random expressions over real rows.
+#[cfg(test)]
+mod differential {
+    use super::tests_support::*;
+    use super::*;
+    use crate::query::eval::{evaluate, Target};
+    use crate::query::parse;
+    use proptest::prelude::*;
+
+    fn operand() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("title".to_owned()),
+            Just("views".to_owned()),
+            Just("published".to_owned()),
+            Just("tags".to_owned()),
+            Just("tags:each".to_owned()),
+            Just("tags:length".to_owned()),
+            Just("meta.k.0".to_owned()),
+            Just("meta.k".to_owned()),
+            Just("author".to_owned()),
+            Just("author.id".to_owned()),
+            Just("created".to_owned()),
+            Just("id".to_owned()),
+            Just("title:lower".to_owned()),
+            Just("@request.body.title".to_owned()),
+            Just("@request.body.tags:each".to_owned()),
+            Just("@request.body.views:isset".to_owned()),
+            Just("@request.body.title:changed".to_owned()),
+            Just("@request.auth.id".to_owned()),
+            prop::sample::select(vec![
+                "''",
+                "'a'",
+                "'b'",
+                "'Hello World'",
+                "'hello'",
+                "'%'",
+                "'Hel%'",
+                "'_'",
+                "'10'",
+                "'c'",
+                "'2025'",
+                "'alice0000000000'"
+            ])
+            .prop_map(str::to_owned),
+            prop::sample::select(vec!["-1", "0", "1", "2", "10", "1.5", "600", "10.0"])
+                .prop_map(str::to_owned),
+            prop::sample::select(vec!["true", "false", "null"]).prop_map(str::to_owned),
+        ]
+    }
+
+    fn comparison() -> impl Strategy<Value = String> {
+        let ops = prop::sample::select(vec![
+            "=", "!=", ">", ">=", "<", "<=", "~", "!~", "?=", "?!=", "?>", "?>=", "?<", "?<=",
+            "?~", "?!~",
+        ]);
+        (operand(), ops, operand()).prop_map(|(l, o, r)| format!("{l} {o} {r}"))
+    }
+
+    fn expression() -> impl Strategy<Value = String> {
+        comparison().prop_recursive(3, 12, 2, |inner| {
+            (inner.clone(), prop::sample::select(vec!["&&", "||"]), inner)
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})"))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn sql_and_memory_agree(expr in expression()) {
+            let (conn, snap, rows) = shared();
+            let request = request(snap);
+            let parsed = parse(&expr).unwrap();
+            let posts = snap.get("posts").unwrap();
+            let scope = Scope { snapshot: snap, collection: posts, mode: Mode::Rule, request: &request, alias: "_m" };
+            let compiled = compile_where(&parsed, &scope).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            let sql = format!("SELECT _m.id FROM posts AS _m WHERE {} ORDER BY _m.id", compiled.sql);
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let from_sql: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(compiled.params.iter()), |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{expr}\n{sql}\n{:?}\n{e}", compiled.params));
+            let mut from_memory = Vec::new();
+            for (id, record) in rows {
+                let target = Target { collection: posts, record, request: &request, mode: Mode::Rule };
+                if evaluate(&parsed, &target).unwrap_or_else(|e| panic!("{expr}: {e}")) {
+                    from_memory.push(id.clone());
+                }
+            }
+            prop_assert_eq!(from_sql, from_memory, "{}\n{}", expr, sql);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use std::sync::OnceLock;
+
+    use rusqlite::Connection;
+    use serde_json::{json, Map, Value};
+
+    use crate::query::{AuthRecord, RequestInfo};
+    use crate::schema::value::decode;
+    use crate::schema::Snapshot;
+
+    type Fixture = (
+        std::sync::Mutex<Connection>,
+        Snapshot,
+        Vec<(String, Map<String, Value>)>,
+    );
+    type Shared = (
+        std::sync::MutexGuard<'static, Connection>,
+        &'static Snapshot,
+        &'static [(String, Map<String, Value>)],
+    );
+
+    /// The compiler tests' fixture, loaded once, with every posts row decoded as the
+    /// records API would read it.
+    pub fn shared() -> Shared {
+        static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+        let f = FIXTURE.get_or_init(|| {
+            let (conn, snap) = super::tests::fixture_pub();
+            conn.execute_batch(
+                r#"INSERT INTO posts (id, title, views, published, tags, meta, author, created) VALUES
+                    ('p4', '', -1, 0, '["a","c",""]', '{"k":[10,"x"]}', 'bob000000000000', ''),
+                    ('p5', 'hello', 2, 1, '["b"]', '{"k":[]}', NULL, '2025-01-01 00:00:00.000Z')"#,
+            )
+            .unwrap();
+            let posts = snap.get("posts").unwrap().clone();
+            let mut rows = Vec::new();
+            {
+                let mut stmt = conn.prepare("SELECT * FROM posts ORDER BY id").unwrap();
+                let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+                let mut q = stmt.query([]).unwrap();
+                while let Some(r) = q.next().unwrap() {
+                    let mut record = Map::new();
+                    for (i, name) in names.iter().enumerate() {
+                        let v = match posts.field(name) {
+                            Some(f) => decode(&f.kind, r.get_ref(i).unwrap()),
+                            None => decode(&crate::schema::FieldKind::Text, r.get_ref(i).unwrap()),
+                        };
+                        record.insert(name.clone(), v);
+                    }
+                    rows.push((record["id"].as_str().unwrap().to_owned(), record));
+                }
+            }
+            (std::sync::Mutex::new(conn), snap, rows)
+        });
+        (f.0.lock().unwrap_or_else(|e| e.into_inner()), &f.1, &f.2)
+    }
+
+    pub fn request(snap: &Snapshot) -> RequestInfo {
+        RequestInfo {
+            auth: Some(AuthRecord {
+                collection: snap.get("users").unwrap().clone(),
+                record: json!({"id": "alice0000000000"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            }),
+            method: "PATCH".into(),
+            context: "default".into(),
+            body: json!({"title": "hello", "tags": ["a", "b"], "views": 3})
+                .as_object()
+                .unwrap()
+                .clone(),
+            ..Default::default()
+        }
     }
 }

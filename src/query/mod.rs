@@ -7,6 +7,7 @@
 
 pub mod ast;
 pub mod compile;
+pub mod eval;
 pub mod functions;
 pub mod parser;
 pub mod request;
@@ -14,6 +15,7 @@ pub mod sort;
 
 pub use ast::{Comparison, Expr, Identifier, Op, Operand, Span};
 pub use compile::{compile_where, Compiled, Mode, Scope};
+pub use eval::{evaluate, EvalError, Target};
 pub use parser::parse;
 pub use request::{AuthRecord, RequestInfo};
 pub use sort::compile_sort;

@@ -135,7 +135,10 @@ fn sort_path(
                     return Err(unknown());
                 }
             }
-            Ok(format!("json_extract({column}, '{json_path}')"))
+            Ok(format!(
+                "json_extract({}, '{json_path}')",
+                super::compile::json_safe(&column)
+            ))
         }
         _ => Err(unknown()),
     }
@@ -223,7 +226,7 @@ mod tests {
         );
         assert_eq!(
             sort("meta.a.0", false).unwrap(),
-            r#"json_extract(_m."meta", '$.a[0]') ASC"#
+            r#"json_extract((CASE WHEN json_valid(_m."meta") THEN _m."meta" END), '$.a[0]') ASC"#
         );
     }
 
