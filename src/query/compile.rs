@@ -872,6 +872,35 @@ impl Compiler<'_> {
     }
 }
 
+/// A one-row subquery holding `record` as the columns of `collection`, so a create rule
+/// can run against the record as it would be saved (PocketBase evaluates createRule on
+/// such a temporary row): `SELECT EXISTS (SELECT 1 FROM (<this>) AS _m WHERE <rule>)`.
+pub fn virtual_row(collection: &Collection, record: &serde_json::Map<String, Value>) -> Compiled {
+    let mut params = Vec::new();
+    let mut cols = Vec::new();
+    for name in collection.system_fields() {
+        let v = record.get(name).cloned().unwrap_or(Value::Null);
+        params.push(match (name, &v) {
+            ("emailVisibility" | "verified", Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+            (_, Value::Null) if name != "id" => SqlValue::Text(String::new()),
+            _ => json_to_sql(&v),
+        });
+        cols.push(format!("? AS {}", q(name)));
+    }
+    for f in &collection.fields {
+        let v = record
+            .get(&f.name)
+            .cloned()
+            .unwrap_or_else(|| f.kind.zero_value());
+        params.push(crate::schema::value::encode(&f.kind, &v));
+        cols.push(format!("? AS {}", q(&f.name)));
+    }
+    Compiled {
+        sql: format!("SELECT {}", cols.join(", ")),
+        params,
+    }
+}
+
 /// The SQL of `left op right` (op without `?`). `strict` makes it never NULL (for use
 /// under NOT).
 fn cmp_sql(op: Op, l: &Value_, r: &Value_, strict: bool, inline: bool) -> (String, Vec<SqlValue>) {
@@ -1092,6 +1121,10 @@ mod tests {
                 "labels": {"type": "array", "items": {"type": "string"}, "x-relation": {"collection": "tags"}},
                 "internal": {"type": "string", "x-hidden": true}
             }}}),
+            json!({"name": "tasks", "schema": {"type": "object", "properties": {
+                "title": {"type": "string"}, "priority": {"type": "integer"},
+                "owner": {"type": "string", "x-relation": {"collection": "users"}}
+            }}}),
             json!({"name": "comments", "listRule": "", "schema": {"type": "object", "properties": {
                 "post": {"type": "string", "x-relation": {"collection": "posts"}},
                 "message": {"type": "string"},
@@ -1145,6 +1178,9 @@ mod tests {
                 ('p1', 'Hello World', 10, 1, '["a","b"]', '{"k":[1,2]}', 'alice0000000000', '["tagred000000000","tagblue00000000"]', 'x', '2024-01-01 00:00:00.000Z'),
                 ('p2', 'Second_post', 600, 0, '["c"]', 'null', 'bob000000000000', '["tagred000000000"]', '', '2025-06-01 00:00:00.000Z'),
                 ('p3', '100% sure', 0, 1, '[]', 'null', NULL, '[]', '', '2026-01-01 00:00:00.000Z');
+            INSERT INTO tasks (id, title, priority, owner) VALUES
+                ('t1', 'mine', 3, 'alice0000000000'),
+                ('t2', 'theirs', 9, 'bob000000000000');
             INSERT INTO comments (id, post, message, user) VALUES
                 ('c1', 'p1', 'first comment', 'alice0000000000'),
                 ('c2', 'p1', 'second comment', 'bob000000000000'),
@@ -1458,6 +1494,190 @@ mod tests {
             3
         );
         assert_eq!(run("created <= @now && created >= @yearStart").len(), 1);
+    }
+
+    /// The rule examples of API.md §4, on a tasks table (owner, priority) and comments.
+    #[test]
+    fn the_documented_rule_examples() {
+        let (conn, snap) = fixture();
+        let tasks = snap.get("tasks").unwrap().clone();
+        let as_alice = |method: &str,
+                        body: serde_json::Value,
+                        headers: Vec<(String, String)>,
+                        query: Vec<(String, String)>| RequestInfo {
+            auth: Some(crate::query::AuthRecord {
+                collection: snap.get("users").unwrap().clone(),
+                record: json!({"id": "alice0000000000"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            }),
+            method: method.into(),
+            headers,
+            query,
+            body: body.as_object().unwrap().clone(),
+            ..guest()
+        };
+        let rows = |rule: &str, req: &RequestInfo| -> Vec<String> {
+            let w = compile_where(
+                &parse(rule).unwrap(),
+                &Scope {
+                    snapshot: &snap,
+                    collection: &tasks,
+                    mode: Mode::Rule,
+                    request: req,
+                    alias: "_m",
+                },
+            )
+            .unwrap_or_else(|e| panic!("{rule}: {e}"));
+            let sql = format!(
+                "SELECT _m.id FROM tasks AS _m WHERE {} ORDER BY _m.id",
+                w.sql
+            );
+            let mut stmt = conn.prepare(&sql).unwrap();
+            stmt.query_map(rusqlite::params_from_iter(w.params.iter()), |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        // createRule, checked on the record as it would be saved.
+        let create = "@request.auth.id != '' && owner = @request.auth.id && (@request.body.priority:isset = false || @request.body.priority <= 5)";
+        let allowed = |body: serde_json::Value, req: &RequestInfo| -> bool {
+            let row = virtual_row(&tasks, body.as_object().unwrap());
+            let w = compile_where(
+                &parse(create).unwrap(),
+                &Scope {
+                    snapshot: &snap,
+                    collection: &tasks,
+                    mode: Mode::Rule,
+                    request: req,
+                    alias: "_m",
+                },
+            )
+            .unwrap();
+            let sql = format!(
+                "SELECT EXISTS (SELECT 1 FROM ({}) AS _m WHERE {})",
+                row.sql, w.sql
+            );
+            let params: Vec<SqlValue> = row.params.into_iter().chain(w.params).collect();
+            conn.query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
+                r.get::<_, bool>(0)
+            })
+            .unwrap()
+        };
+        let mine = json!({"id": "new", "title": "x", "owner": "alice0000000000", "priority": 4});
+        assert!(allowed(
+            mine.clone(),
+            &as_alice("POST", mine.clone(), vec![], vec![])
+        ));
+        let high = json!({"id": "new", "owner": "alice0000000000", "priority": 8});
+        assert!(!allowed(
+            high.clone(),
+            &as_alice("POST", high, vec![], vec![])
+        ));
+        let others = json!({"id": "new", "owner": "bob000000000000"});
+        assert!(!allowed(
+            others.clone(),
+            &as_alice("POST", others, vec![], vec![])
+        ));
+        assert!(!allowed(mine.clone(), &guest()), "guests are refused");
+        // updateRule: the stored row, with @request.body.
+        let update = "owner = @request.auth.id && @request.body.owner:changed = false";
+        assert_eq!(
+            rows(
+                update,
+                &as_alice("PATCH", json!({"title": "y"}), vec![], vec![])
+            ),
+            ["t1"]
+        );
+        assert_eq!(
+            rows(
+                update,
+                &as_alice("PATCH", json!({"owner": "alice0000000000"}), vec![], vec![])
+            ),
+            ["t1"]
+        );
+        assert!(rows(
+            update,
+            &as_alice("PATCH", json!({"owner": "bob000000000000"}), vec![], vec![])
+        )
+        .is_empty());
+        // listRule and viewRule with headers and query.
+        let list = "@request.headers.x_token = 'abc' || owner = @request.auth.id";
+        assert_eq!(
+            rows(
+                list,
+                &as_alice(
+                    "GET",
+                    json!({}),
+                    vec![("x_token".into(), "abc".into())],
+                    vec![]
+                )
+            ),
+            ["t1", "t2"]
+        );
+        assert_eq!(
+            rows(list, &as_alice("GET", json!({}), vec![], vec![])),
+            ["t1"]
+        );
+        assert_eq!(
+            rows(
+                "@request.query.secret = '1'",
+                &as_alice(
+                    "GET",
+                    json!({}),
+                    vec![],
+                    vec![("secret".into(), "1".into())]
+                )
+            )
+            .len(),
+            2
+        );
+        // deleteRule with @collection: alice commented (c1, c3), so she may delete her own task.
+        let delete = "@request.method = 'DELETE' && owner = @request.auth.id && @collection.comments.user ?= @request.auth.id";
+        assert_eq!(
+            rows(delete, &as_alice("DELETE", json!({}), vec![], vec![])),
+            ["t1"]
+        );
+        assert!(rows(delete, &as_alice("GET", json!({}), vec![], vec![])).is_empty());
+    }
+
+    /// Doubling the input doubles the output: compile work is linear in the expression.
+    #[test]
+    fn compiled_size_grows_linearly() {
+        let (_, snap) = fixture();
+        let posts = snap.get("posts").unwrap();
+        let mut last = 0usize;
+        // Built as a tree directly: the parser's length and leaf limits would stop the
+        // larger inputs before the compiler sees them.
+        let term = parse("(title = 'v' || tags:each ?= 'x')").unwrap();
+        for n in [25, 50, 100, 200, 400] {
+            let mut expr = term.clone();
+            for _ in 1..n {
+                expr = Expr::And(Box::new(expr), Box::new(term.clone()));
+            }
+            let c = compile_where(
+                &expr,
+                &Scope {
+                    snapshot: &snap,
+                    collection: posts,
+                    mode: Mode::Filter,
+                    request: &guest(),
+                    alias: "_m",
+                },
+            )
+            .unwrap();
+            let size = c.sql.len() + c.params.len();
+            if last > 0 {
+                let ratio = size as f64 / last as f64;
+                assert!(
+                    (1.8..2.3).contains(&ratio),
+                    "n={n}: {last} → {size} ({ratio:.2})"
+                );
+            }
+            last = size;
+        }
+        assert!(last > 0);
     }
 
     #[test]
