@@ -775,20 +775,67 @@ impl Compiler<'_> {
                 }
             }
             Some("auth") if id.path.len() > 3 => {
-                return Err(err(
-                    "relation paths through @request.auth are not supported yet",
-                    span,
-                ))
+                // A relation of the authenticated record: join its row, then follow.
+                let Some(a) = &req.auth else {
+                    return Ok(self.literal(SqlValue::Null));
+                };
+                let auth_collection = a.collection.clone();
+                let auth_id = a
+                    .record
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                return self.follow_from_ids(
+                    &auth_collection,
+                    SqlValue::Text(auth_id),
+                    false,
+                    &id.path[2..],
+                    id,
+                    "@request.auth",
+                );
             }
             Some("body") if id.path.len() == 2 => {
                 return Err(err("@request.body needs a field", span))
             }
             Some("body") => {
                 if id.path.len() > 3 {
-                    return Err(err(
-                        "relation paths through @request.body are not supported yet",
-                        span,
-                    ));
+                    // A relation field of the submitted body: join the records it names.
+                    let field = id.path[2].as_str();
+                    let f = self
+                        .scope
+                        .collection
+                        .field(field)
+                        .ok_or_else(|| err(format!("unknown field {field:?}"), span))?;
+                    let FieldKind::Relation(r) = &f.kind else {
+                        return Err(err(format!("{field:?} is not a relation"), span));
+                    };
+                    let target =
+                        self.scope
+                            .snapshot
+                            .get(&r.collection)
+                            .cloned()
+                            .ok_or_else(|| {
+                                err(
+                                    format!("relation {field:?} points to a missing collection"),
+                                    span,
+                                )
+                            })?;
+                    let ids = match req.body.get(field) {
+                        Some(Value::Array(items)) => Value::Array(items.clone()),
+                        Some(Value::String(s)) if !s.is_empty() => {
+                            Value::Array(vec![Value::String(s.clone())])
+                        }
+                        _ => Value::Array(Vec::new()),
+                    };
+                    return self.follow_from_ids(
+                        &target,
+                        SqlValue::Text(ids.to_string()),
+                        true,
+                        &id.path[3..],
+                        id,
+                        "@request.body",
+                    );
                 }
                 let field = id.path[2].as_str();
                 let submitted = req.body.get(field);
@@ -863,6 +910,42 @@ impl Compiler<'_> {
             Some("isset") => Ok(self.bool_literal(!value.is_null())),
             Some(other) => Err(err(format!("unknown modifier :{other} here"), span)),
         }
+    }
+
+    /// Join the records of `collection` with the given id (one bound id, or a bound JSON
+    /// array of ids when `many`) and resolve `rest` from there.
+    fn follow_from_ids(
+        &mut self,
+        collection: &std::sync::Arc<Collection>,
+        ids: SqlValue,
+        many: bool,
+        rest: &[String],
+        id: &Identifier,
+        origin: &str,
+    ) -> Result<Value_, QueryError> {
+        if rest.is_empty() {
+            return Err(err(format!("{origin} path needs a field"), id.span));
+        }
+        let key = format!("{origin}.{}#{}", collection.id, id.path.len());
+        let mut joins = Vec::new();
+        let alias = match self.shared_alias(&key) {
+            Some(a) => a,
+            None => {
+                let a = self.next_alias();
+                let table = q(&collection.name);
+                let join = if many {
+                    Join { sql: format!("LEFT JOIN {table} AS {a} ON {a}.\"id\" IN (SELECT value FROM json_each(?))"), params: vec![ids] }
+                } else {
+                    Join {
+                        sql: format!("LEFT JOIN {table} AS {a} ON {a}.\"id\" = ?"),
+                        params: vec![ids],
+                    }
+                };
+                self.add_join(&key, &a, join, &mut joins);
+                a
+            }
+        };
+        self.path(collection, &alias, rest, id, 1, many, joins)
     }
 
     fn bool_literal(&self, b: bool) -> Value_ {
@@ -1494,6 +1577,46 @@ mod tests {
             3
         );
         assert_eq!(run("created <= @now && created >= @yearStart").len(), 1);
+        assert_eq!(
+            run("@request.auth.name = 'Alice'").len(),
+            3,
+            "a non-static auth field, from the record"
+        );
+        let with_author = RequestInfo {
+            body: json!({"author": "bob000000000000", "labels": ["tagred000000000", "tagblue00000000"]}).as_object().unwrap().clone(),
+            ..req.clone()
+        };
+        let run_with = |rule: &str, r: &RequestInfo| -> usize {
+            let w = compile_for(&snap, "posts", rule, Mode::Rule, r)
+                .unwrap_or_else(|e| panic!("{rule}: {e}"));
+            let sql = format!("SELECT count(*) FROM posts AS _m WHERE {}", w.sql);
+            conn.query_row(&sql, rusqlite::params_from_iter(w.params.iter()), |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap() as usize
+        };
+        assert_eq!(
+            run_with("@request.body.author.name = 'Bob'", &with_author),
+            3
+        );
+        assert_eq!(
+            run_with("@request.body.author.name = 'Alice'", &with_author),
+            0
+        );
+        assert_eq!(
+            run_with("@request.body.labels.label ?= 'blue'", &with_author),
+            3
+        );
+        assert_eq!(
+            run_with("@request.body.labels.label = 'red'", &with_author),
+            0,
+            "all labels must be red"
+        );
+        assert_eq!(
+            run_with("@request.auth.email ~ 'alice'", &with_author),
+            0,
+            "the record given has no email"
+        );
     }
 
     /// The rule examples of API.md §4, on a tasks table (owner, priority) and comments.
