@@ -96,6 +96,62 @@ fn index_where(c: &Collection, i: &crate::schema::IndexDef) -> Result<Option<Str
         })
 }
 
+/// The collection model as a collection, so the list endpoint can filter collections
+/// with the same language (evaluated in memory: the list is the registry snapshot).
+fn collection_model() -> &'static Collection {
+    static MODEL: std::sync::OnceLock<Collection> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        let rule = json!({"type": ["string", "null"]});
+        let body = json!({
+            "name": "_collections",
+            "schema": {"type": "object", "properties": {
+                "name": {"type": "string"}, "type": {"type": "string"}, "system": {"type": "boolean"},
+                "listRule": rule, "viewRule": rule, "createRule": rule, "updateRule": rule,
+                "deleteRule": rule, "authRule": rule, "manageRule": rule, "viewQuery": {"type": "string"}
+            }}
+        });
+        compile(
+            Definition { body: body.as_object().expect("literal object"), existing: None, system: true, now: "", trusted: false },
+            &|_| None,
+        )
+        .expect("the collection model compiles")
+    })
+}
+
+/// Keep the collections matching `filter` (collection fields: id, name, type, system,
+/// the rules, viewQuery, created, updated).
+pub fn filter_collections(
+    collections: Vec<Arc<Collection>>,
+    filter: &str,
+) -> Result<Vec<Arc<Collection>>, crate::query::QueryError> {
+    use crate::query::{evaluate, parse, EvalError, Mode, QueryError, RequestInfo, Span, Target};
+    let expr = parse(filter)?;
+    let model = collection_model();
+    let request = RequestInfo {
+        superuser: true,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    for c in collections {
+        let json = c.to_json();
+        let record = json.as_object().expect("a collection is an object");
+        let target = Target {
+            collection: model,
+            record,
+            request: &request,
+            mode: Mode::Filter,
+        };
+        match evaluate(&expr, &target) {
+            Ok(true) => out.push(c),
+            Ok(false) => {}
+            Err(EvalError::Unsupported(what) | EvalError::Invalid(what)) => {
+                return Err(QueryError::new(what, Span::new(0, filter.len())))
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The default users collection's id, as in PocketBase (rules and apps refer to it).
 pub const USERS_ID: &str = "_pb_users_auth_";
 const USERS_BOOTSTRAPPED: &str = "bootstrap.users";
