@@ -207,3 +207,31 @@ pub async fn route_not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::not_found()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_overload_is_503_and_other_store_errors_are_500() {
+        for e in [DbError::QueueFull, DbError::QueueTimeout, DbError::Closed] {
+            assert_eq!(ApiError::from(e).status, StatusCode::SERVICE_UNAVAILABLE);
+        }
+        assert_eq!(
+            ApiError::from(DbError::Panicked).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let busy = ApiError::from(AuthError::Busy);
+        assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn internal_causes_never_reach_the_body() {
+        let response = ApiError::internal("disk on fire at /secret/path").into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.extensions().get::<InternalCause>().is_some());
+        let mut response = response;
+        let cause = normalize(&mut response, false, "req-1");
+        assert_eq!(cause.as_deref(), Some("disk on fire at /secret/path"));
+    }
+}
