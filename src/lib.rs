@@ -11,6 +11,7 @@
 //!   keeps tables in step, the `_collections` store and the registry snapshot.
 //! - [`collections`]: the service that changes collections (exclusive writer jobs).
 //! - [`auth`]: argon2id hashing, HS256 tokens, superusers and (later) the auth flows.
+//! - [`records`]: the record service: reads with API rules as SQL conditions.
 //! - [`api`]: thin HTTP handlers and `api/error.rs`, the only HTTP error mapping.
 //! - [`admin`]: the embedded admin dashboard served at `/_/`.
 //! - [`util`]: timestamps and random ids.
@@ -25,6 +26,7 @@ pub mod collections;
 pub mod config;
 pub mod db;
 pub mod query;
+pub mod records;
 pub mod schema;
 pub mod server;
 pub mod state;

@@ -12,6 +12,7 @@ pub mod health;
 pub mod install;
 pub mod list;
 pub mod middleware;
+pub mod records;
 pub mod superusers;
 
 use axum::Router;
@@ -25,4 +26,5 @@ pub fn router() -> Router<AppState> {
         .merge(superusers::router())
         .merge(install::router())
         .merge(collections::router())
+        .merge(records::router())
 }

@@ -1,0 +1,274 @@
+//! The record service: list and view records of a collection, with its API rules applied
+//! as SQL conditions (API.md Part B §1–§4). No HTTP here: callers map [`RecordsError`].
+//!
+//! Rules are the security boundary: every read goes through the collection's rule for
+//! the caller (superusers excepted); a rule that fails to compile denies.
+
+use std::sync::Arc;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, Row};
+use serde_json::{Map, Value};
+
+use crate::db::{Db, DbError};
+use crate::query::{compile_sort, compile_where, parse, Mode, QueryError, RequestInfo, Scope};
+use crate::schema::value::decode;
+use crate::schema::{quote_ident as q, Collection, Snapshot};
+
+/// Why a records call failed, free of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    /// The rule is `null` and the caller is not a superuser (403).
+    #[error("only superusers can perform this action")]
+    SuperusersOnly,
+    /// Missing, or hidden by the rule (404: never reveal which).
+    #[error("not found")]
+    NotFound,
+    /// A bad `filter` or `sort` (400), or one using what the caller may not (403).
+    #[error("invalid query: {0}")]
+    Query(QueryError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for RecordsError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(DbError::Sqlite(e))
+    }
+}
+
+/// Paging and query parameters of a list.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub page: u32,
+    pub per_page: u32,
+    pub skip_total: bool,
+    pub sort: Option<String>,
+    pub filter: Option<String>,
+}
+
+/// One page of records; `total` is `None` when the count was skipped.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<Value>,
+    pub total: Option<u64>,
+}
+
+const ALIAS: &str = "_m";
+
+/// The rule as a SQL condition for this caller: `Ok(None)` means no condition.
+fn rule_condition(
+    snapshot: &Snapshot,
+    collection: &Collection,
+    rule: &Option<String>,
+    request: &RequestInfo,
+) -> Result<Option<(String, Vec<SqlValue>)>, RecordsError> {
+    if request.superuser {
+        return Ok(None);
+    }
+    let Some(rule) = rule else {
+        return Err(RecordsError::SuperusersOnly);
+    };
+    if rule.trim().is_empty() {
+        return Ok(None);
+    }
+    let scope = Scope {
+        snapshot,
+        collection,
+        mode: Mode::Rule,
+        request,
+        alias: ALIAS,
+    };
+    match parse(rule).and_then(|e| compile_where(&e, &scope)) {
+        Ok(c) => Ok(Some((c.sql, c.params))),
+        Err(e) => {
+            // SECURITY: fail closed. Rules are checked when saved, so this is a bug or a
+            // schema drift; deny and say why in the log.
+            tracing::error!(collection = %collection.name, error = %e, "a stored rule does not compile; denying");
+            Ok(Some(("0".into(), Vec::new())))
+        }
+    }
+}
+
+/// List records of `collection` that pass its listRule and `query.filter`.
+pub async fn list(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    query: ListQuery,
+    request: RequestInfo,
+) -> Result<Page, RecordsError> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    if let Some((sql, p)) =
+        rule_condition(&snapshot, &collection, &collection.rules.list, &request)?
+    {
+        conditions.push(sql);
+        params.extend(p);
+    }
+    let scope = Scope {
+        snapshot: &snapshot,
+        collection: &collection,
+        mode: Mode::Filter,
+        request: &request,
+        alias: ALIAS,
+    };
+    if let Some(filter) = query.filter.as_deref() {
+        let compiled = parse(filter)
+            .and_then(|e| compile_where(&e, &scope))
+            .map_err(RecordsError::Query)?;
+        conditions.push(compiled.sql);
+        params.extend(compiled.params);
+    }
+    let order = match query.sort.as_deref() {
+        Some(s) => compile_sort(s, &scope).map_err(RecordsError::Query)?,
+        None => String::new(),
+    };
+    let table = q(&collection.name);
+    let where_sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let order_sql = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {order}")
+    };
+    let select =
+        format!("SELECT {ALIAS}.* FROM {table} AS {ALIAS}{where_sql}{order_sql} LIMIT ? OFFSET ?");
+    let count =
+        (!query.skip_total).then(|| format!("SELECT count(*) FROM {table} AS {ALIAS}{where_sql}"));
+    let limit = i64::from(query.per_page.max(1));
+    let offset = (i64::from(query.page.max(1)) - 1) * limit;
+    let superuser = request.superuser;
+    let auth_id = auth_id(&request);
+    db.read(move |conn: &Connection| -> Result<Page, RecordsError> {
+        let mut select_params = params.clone();
+        select_params.push(SqlValue::Integer(limit));
+        select_params.push(SqlValue::Integer(offset));
+        let mut stmt = conn.prepare_cached(&select)?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(select_params.iter()))?;
+        let mut items = Vec::new();
+        while let Some(row) = rows.next()? {
+            items.push(record_json(
+                &collection,
+                &names,
+                row,
+                superuser,
+                auth_id.as_deref(),
+            )?);
+        }
+        let total = match &count {
+            Some(sql) => {
+                let n: i64 = conn
+                    .prepare_cached(sql)?
+                    .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+                Some(n as u64)
+            }
+            None => None,
+        };
+        Ok(Page { items, total })
+    })
+    .await
+}
+
+/// One record of `collection`, if it passes the viewRule.
+pub async fn view(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    id: String,
+    request: RequestInfo,
+) -> Result<Value, RecordsError> {
+    let mut sql = format!(
+        "SELECT {ALIAS}.* FROM {} AS {ALIAS} WHERE {ALIAS}.\"id\" = ?",
+        q(&collection.name)
+    );
+    let mut params = vec![SqlValue::Text(id)];
+    if let Some((cond, p)) =
+        rule_condition(&snapshot, &collection, &collection.rules.view, &request)?
+    {
+        sql.push_str(&format!(" AND {cond}"));
+        params.extend(p);
+    }
+    let superuser = request.superuser;
+    let auth_id = auth_id(&request);
+    db.read(move |conn: &Connection| -> Result<Value, RecordsError> {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        match rows.next()? {
+            Some(row) => record_json(&collection, &names, row, superuser, auth_id.as_deref()),
+            None => Err(RecordsError::NotFound),
+        }
+    })
+    .await
+}
+
+fn auth_id(request: &RequestInfo) -> Option<String> {
+    request
+        .auth
+        .as_ref()
+        .and_then(|a| a.record.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// A row as the API's record JSON: every visible field, `collectionId` and
+/// `collectionName`; never `password` or `tokenKey`; hidden fields for superusers only;
+/// `email` only when visible, the caller's own, or for superusers.
+fn record_json(
+    collection: &Collection,
+    names: &[String],
+    row: &Row<'_>,
+    superuser: bool,
+    auth_id: Option<&str>,
+) -> Result<Value, RecordsError> {
+    let mut out = Map::with_capacity(names.len() + 2);
+    out.insert("collectionId".into(), Value::String(collection.id.clone()));
+    out.insert(
+        "collectionName".into(),
+        Value::String(collection.name.clone()),
+    );
+    let mut email: Option<Value> = None;
+    let mut email_visible = false;
+    for (i, name) in names.iter().enumerate() {
+        let raw = row.get_ref(i)?;
+        match name.as_str() {
+            // SECURITY: never serialised, whoever asks.
+            "password" | "tokenKey" => {}
+            "email" if collection.is_auth() => {
+                email = Some(decode(&crate::schema::FieldKind::Text, raw))
+            }
+            "emailVisibility" | "verified" if collection.is_auth() => {
+                let v = decode(&crate::schema::FieldKind::Bool, raw);
+                if name == "emailVisibility" {
+                    email_visible = v == Value::Bool(true);
+                }
+                out.insert(name.clone(), v);
+            }
+            "id" | "created" | "updated" => {
+                out.insert(name.clone(), decode(&crate::schema::FieldKind::Text, raw));
+            }
+            _ => match collection.field(name) {
+                Some(f) if f.hidden && !superuser => {}
+                Some(f) => {
+                    out.insert(name.clone(), decode(&f.kind, raw));
+                }
+                // View collections: columns without a property (only `id`) or unknown ones.
+                None => {
+                    out.insert(name.clone(), decode(&crate::schema::FieldKind::Json, raw));
+                }
+            },
+        }
+    }
+    if let Some(email) = email {
+        let own = auth_id.is_some() && out.get("id").and_then(Value::as_str) == auth_id;
+        if superuser || email_visible || own {
+            out.insert("email".into(), email);
+        }
+    }
+    Ok(Value::Object(out))
+}
