@@ -245,3 +245,332 @@ async fn auth_records_never_show_secrets_and_show_email_only_when_allowed() {
         .await;
     assert_eq!(probe.body["items"].as_array().unwrap().len(), 0);
 }
+
+async fn patch(app: &TestApp, uri: &str, body: Value, token: Option<&str>) -> common::Answer {
+    app.json(axum::http::Method::PATCH, uri, Some(body), token)
+        .await
+}
+
+async fn delete(app: &TestApp, uri: &str, token: Option<&str>) -> common::Answer {
+    app.json(axum::http::Method::DELETE, uri, None, token).await
+}
+
+async fn articles(app: &TestApp, token: &str, rules: Value) -> () {
+    let mut body = json!({"name": "articles", "schema": {"type": "object", "properties": {
+        "title": {"type": "string", "minLength": 2, "maxLength": 10},
+        "views": {"type": "integer", "minimum": 0, "default": 7},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "status": {"type": "string", "enum": ["draft", "live"]},
+        "contact": {"type": "string", "format": "email"},
+        "author": {"type": "string", "x-relation": {"collection": "users"}},
+        "internal": {"type": "string", "x-hidden": true},
+        "stamp": {"type": "string", "x-autodate": "update"}
+    }, "required": ["title"]}});
+    for (k, v) in rules.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let a = app.post("/api/collections", body, Some(token)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test]
+async fn create_validates_applies_defaults_and_answers_the_record() {
+    let (app, token) = setup().await;
+    articles(
+        &app,
+        &token,
+        json!({"listRule": "", "viewRule": "", "createRule": ""}),
+    )
+    .await;
+    let a = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"title": "Hi", "tags": ["a"], "unknown": 1, "internal": "x", "author": "u1"}),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let r = &a.body;
+    assert_eq!(r["id"].as_str().unwrap().len(), 15);
+    assert_eq!(r["views"], 7, "JSON Schema default");
+    assert_eq!(r["status"], "", "an unset enum reads as its zero value");
+    assert_eq!(r["contact"], "");
+    assert!(r.get("unknown").is_none());
+    assert!(r["created"].as_str().unwrap().ends_with('Z') && r["created"] == r["updated"]);
+    assert_eq!(r["stamp"], r["created"], "x-autodate set on create");
+    let stored = app
+        .get(
+            &format!(
+                "/api/collections/articles/records/{}",
+                r["id"].as_str().unwrap()
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        stored.body["internal"], "",
+        "guests cannot set hidden fields"
+    );
+
+    // Several errors at once, PocketBase-shaped.
+    let bad = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"views": -1, "status": "nope", "contact": "not-an-email", "author": "ghost", "id": "Bad-ID"}),
+            None,
+        )
+        .await;
+    assert_error_shape(&bad, 400);
+    assert_eq!(bad.body["message"], "Failed to create record.");
+    let data = &bad.body["data"];
+    assert_eq!(data["title"]["code"], "validation_required");
+    assert_eq!(data["views"]["code"], "validation_min_number_constraint");
+    assert_eq!(data["status"]["code"], "validation_invalid_value");
+    assert_eq!(data["contact"]["code"], "validation_is_email");
+    assert_eq!(data["id"]["code"], "validation_min_text_constraint");
+    let too_long = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"title": "far too long a title"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        too_long.body["data"]["title"]["code"],
+        "validation_length_out_of_range"
+    );
+    let ghost = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"title": "ok", "author": "ghost"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        ghost.body["data"]["author"]["code"],
+        "validation_missing_rel_records"
+    );
+    // Custom ids: accepted once, duplicates refused.
+    let custom = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"id": "abcdefghij12345", "title": "ok"}),
+            None,
+        )
+        .await;
+    assert_eq!(custom.body["id"], "abcdefghij12345");
+    let dup = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"id": "abcdefghij12345", "title": "ok"}),
+            None,
+        )
+        .await;
+    assert_eq!(dup.body["data"]["id"]["code"], "validation_not_unique");
+    // Nothing invalid was written.
+    let all = app
+        .get("/api/collections/articles/records", Some(&token))
+        .await;
+    assert_eq!(all.body["totalItems"], 2);
+}
+
+#[tokio::test]
+async fn create_rules_null_empty_and_expression() {
+    let (app, token) = setup().await;
+    articles(
+        &app,
+        &token,
+        json!({"viewRule": "status = 'live'", "createRule": "title != 'no'"}),
+    )
+    .await;
+    let denied = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"title": "no"}),
+            None,
+        )
+        .await;
+    assert_error_shape(&denied, 400);
+    assert_eq!(
+        denied.body,
+        json!({"status": 400, "message": "Failed to create record.", "data": {}})
+    );
+    let hidden = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"title": "yes"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        hidden.status,
+        StatusCode::NO_CONTENT,
+        "created, but the viewRule hides it from the caller"
+    );
+    let shown = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"title": "yes", "status": "live"}),
+            None,
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    let locked = app
+        .post(
+            "/api/collections/posts/records",
+            json!({"title": "x"}),
+            None,
+        )
+        .await;
+    assert_error_shape(&locked, 403);
+    assert_eq!(
+        locked.body["message"],
+        "Only superusers can perform this action."
+    );
+    assert_eq!(
+        app.post(
+            "/api/collections/posts/records",
+            json!({"title": "x"}),
+            Some(&token)
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn update_with_modifiers_and_rules() {
+    let (app, token) = setup().await;
+    articles(
+        &app,
+        &token,
+        json!({"listRule": "", "viewRule": "", "createRule": "", "updateRule": "status != 'live'"}),
+    )
+    .await;
+    let created = app
+        .post(
+            "/api/collections/articles/records",
+            json!({"title": "Hi", "views": 10, "tags": ["a", "b"]}),
+            None,
+        )
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let uri = format!("/api/collections/articles/records/{id}");
+    let a = patch(
+        &app,
+        &uri,
+        json!({"views+": 5, "tags+": ["c"], "+tags": "d"}),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["views"], 15);
+    assert_eq!(a.body["tags"], json!(["d", "a", "b", "c"]));
+    assert_ne!(
+        a.body["stamp"], created.body["stamp"],
+        "x-autodate update moves"
+    );
+    let a = patch(&app, &uri, json!({"tags-": ["a", "c"], "views-": 5}), None).await;
+    assert_eq!(
+        (a.body["tags"].clone(), a.body["views"].clone()),
+        (json!(["d", "b"]), json!(10))
+    );
+    let bad = patch(&app, &uri, json!({"title": "x", "views": -5}), None).await;
+    assert_error_shape(&bad, 400);
+    assert_eq!(bad.body["message"], "Failed to update record.");
+    assert!(bad.body["data"].get("title").is_some() && bad.body["data"].get("views").is_some());
+    assert_eq!(
+        patch(&app, &uri, json!({"status": "live"}), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Now the updateRule hides it: 404, and nothing changes.
+    let hidden = patch(&app, &uri, json!({"title": "Changed"}), None).await;
+    assert_error_shape(&hidden, 404);
+    assert_eq!(app.get(&uri, None).await.body["title"], "Hi");
+    assert_error_shape(
+        &patch(
+            &app,
+            "/api/collections/articles/records/nope",
+            json!({}),
+            None,
+        )
+        .await,
+        404,
+    );
+    assert_error_shape(
+        &patch(
+            &app,
+            "/api/collections/posts/records/p1",
+            json!({"title": "x"}),
+            None,
+        )
+        .await,
+        403,
+    );
+}
+
+#[tokio::test]
+async fn delete_follows_rules_and_relations() {
+    let (app, token) = setup().await;
+    // comments: a required single relation (refuses), a cascading one, and a multi one.
+    let a = app
+        .post(
+            "/api/collections",
+            json!({"name": "comments", "schema": {"type": "object", "properties": {
+                "post": {"type": "string", "x-relation": {"collection": "posts"}},
+                "pinned": {"type": "string", "x-relation": {"collection": "posts", "cascadeDelete": true}},
+                "mentions": {"type": "array", "items": {"type": "string"}, "x-relation": {"collection": "posts"}},
+                "owner": {"type": "string", "x-relation": {"collection": "users"}}
+            }, "required": ["owner"]}, "listRule": "", "viewRule": "", "deleteRule": "owner != ''"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    app.state
+        .data()
+        .write(|c: &Connection| -> Result<(), DbError> {
+            c.execute_batch(
+                r#"INSERT INTO comments (id, post, pinned, mentions, owner) VALUES
+                     ('c1', 'p1', NULL, '["p1","p2"]', 'u1'),
+                     ('c2', NULL, 'p2', '["p2"]', 'u2');"#,
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // posts.deleteRule is null: guests may not delete.
+    assert_error_shape(
+        &delete(&app, "/api/collections/posts/records/p1", None).await,
+        403,
+    );
+    // p2: c2 cascades away, and p2 leaves c1's mentions.
+    assert_eq!(
+        delete(&app, "/api/collections/posts/records/p2", Some(&token))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let left = app
+        .get("/api/collections/comments/records?sort=id", None)
+        .await;
+    assert_eq!(ids(&left.body), ["c1"]);
+    assert_eq!(left.body["items"][0]["mentions"], json!(["p1"]));
+    // u1 is the required owner of c1: refused.
+    let refused = delete(&app, "/api/collections/users/records/u1", Some(&token)).await;
+    assert_error_shape(&refused, 400);
+    assert_eq!(refused.body["message"], "Failed to delete record. Make sure that the record is not part of a required relation reference.");
+    // c1 by a guest: the deleteRule passes.
+    assert_eq!(
+        delete(&app, "/api/collections/comments/records/c1", None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_error_shape(
+        &delete(&app, "/api/collections/comments/records/c1", None).await,
+        404,
+    );
+}

@@ -2,25 +2,128 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Body};
 use super::list::ListParams;
 use crate::query::{AuthRecord, RequestInfo};
+use crate::records::write::{self, WriteError};
 use crate::records::{self, ListQuery, RecordsError};
 use crate::schema::Collection;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/collections/{collection}/records", get(list_records))
+        .route(
+            "/api/collections/{collection}/records",
+            get(list_records).post(create_record),
+        )
         .route(
             "/api/collections/{collection}/records/{id}",
-            get(view_record),
+            get(view_record).patch(update_record).delete(delete_record),
         )
+}
+
+/// A write failure, with the action's message ("Failed to create record.").
+fn write_error(e: WriteError, failed: &'static str) -> ApiError {
+    match e {
+        WriteError::Records(e) => e.into(),
+        WriteError::Invalid(errors) => {
+            let mut err = ApiError::bad_request(failed);
+            err.data = errors;
+            err
+        }
+        WriteError::CreateRuleFailed => ApiError::bad_request(failed),
+        WriteError::Unsupported(message) => ApiError::bad_request(message),
+        WriteError::Referenced => ApiError::bad_request(
+            "Failed to delete record. Make sure that the record is not part of a required relation reference.",
+        ),
+    }
+}
+
+/// The record as this caller may view it (200), or 204 when its viewRule hides it.
+async fn answer_with_record(
+    state: &AppState,
+    c: std::sync::Arc<Collection>,
+    id: String,
+    info: RequestInfo,
+) -> Result<Response, ApiError> {
+    match records::view(state.data(), state.collections().snapshot(), c, id, info).await {
+        Ok(record) => Ok(Json(record).into_response()),
+        Err(RecordsError::NotFound | RecordsError::SuperusersOnly) => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn create_record(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    auth: Auth,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let c = collection(&state, &key)?;
+    let mut info = request_info(&state, &auth, &method, &headers, query.as_deref());
+    info.body = body.0.clone();
+    let id = write::create(
+        state.data(),
+        state.collections().snapshot(),
+        c.clone(),
+        body.0,
+        info.clone(),
+    )
+    .await
+    .map_err(|e| write_error(e, "Failed to create record."))?;
+    answer_with_record(&state, c, id, info).await
+}
+
+async fn update_record(
+    State(state): State<AppState>,
+    Path((key, id)): Path<(String, String)>,
+    auth: Auth,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let c = collection(&state, &key)?;
+    let mut info = request_info(&state, &auth, &method, &headers, query.as_deref());
+    info.body = body.0.clone();
+    write::update(
+        state.data(),
+        state.collections().snapshot(),
+        c.clone(),
+        id.clone(),
+        body.0,
+        info.clone(),
+    )
+    .await
+    .map_err(|e| write_error(e, "Failed to update record."))?;
+    answer_with_record(&state, c, id, info).await
+}
+
+async fn delete_record(
+    State(state): State<AppState>,
+    Path((key, id)): Path<(String, String)>,
+    auth: Auth,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<StatusCode, ApiError> {
+    let c = collection(&state, &key)?;
+    let info = request_info(&state, &auth, &method, &headers, query.as_deref());
+    write::delete(state.data(), state.collections().snapshot(), c, id, info)
+        .await
+        .map_err(|e| write_error(e, "Failed to delete record."))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 impl From<RecordsError> for ApiError {

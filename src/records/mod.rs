@@ -4,6 +4,8 @@
 //! Rules are the security boundary: every read goes through the collection's rule for
 //! the caller (superusers excepted); a rule that fails to compile denies.
 
+pub mod write;
+
 use std::sync::Arc;
 
 use rusqlite::types::Value as SqlValue;

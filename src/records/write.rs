@@ -1,0 +1,755 @@
+//! Creating, updating and deleting records (API.md Part B §1.4, §1.5, §1.8).
+//!
+//! Each write is one job on the writer: the rule check, the relation checks and the
+//! change share one transaction, so a rule is never checked against a row that changes
+//! before the write lands.
+
+use std::sync::Arc;
+
+use jsonschema::error::ValidationErrorKind;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Connection;
+use serde_json::{json, Map, Value};
+
+use super::RecordsError;
+use crate::db::{Db, DbError};
+use crate::query::compile::virtual_row;
+use crate::query::{compile_where, parse, Mode, RequestInfo, Scope};
+use crate::schema::field::{Autodate, FieldKind};
+use crate::schema::value::{encode, is_zero};
+use crate::schema::{quote_ident as q, Collection, Snapshot};
+use crate::util::{new_id, normalize_datetime, now_string};
+
+/// Field errors, as `data.<field> = {code, message}`.
+pub type FieldErrors = Map<String, Value>;
+
+/// Why a write was refused (beyond [`RecordsError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Records(#[from] RecordsError),
+    /// Validation failed: 400 with the field errors (`message` per action).
+    #[error("invalid data")]
+    Invalid(FieldErrors),
+    /// The createRule did not pass (400 with empty data).
+    #[error("create rule failed")]
+    CreateRuleFailed,
+    /// A view collection, or an auth collection whose flows are not built yet.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// Still referenced by a required relation.
+    #[error("referenced by a required relation")]
+    Referenced,
+}
+
+impl From<DbError> for WriteError {
+    fn from(e: DbError) -> Self {
+        WriteError::Records(RecordsError::Db(e))
+    }
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Records(RecordsError::Db(DbError::Sqlite(e)))
+    }
+}
+
+fn field_error(code: &str, message: impl Into<String>) -> Value {
+    json!({"code": code, "message": message.into()})
+}
+
+/// `id`: 15 lowercase alphanumerics, as PocketBase generates them.
+fn check_id(id: &Value) -> Result<String, Value> {
+    match id.as_str() {
+        Some(s)
+            if s.len() == 15
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
+        {
+            Ok(s.to_owned())
+        }
+        Some(_) => Err(field_error(
+            "validation_min_text_constraint",
+            "Must be 15 characters of a-z and 0-9.",
+        )),
+        None => Err(field_error("validation_invalid_value", "Must be a string.")),
+    }
+}
+
+/// Apply PocketBase's modifiers (`field+`, `+field`, `field-`) for `name` over `current`.
+fn apply_modifiers(
+    kind: &FieldKind,
+    name: &str,
+    mut current: Value,
+    body: &Map<String, Value>,
+) -> Result<Value, Value> {
+    let as_list = |v: &Value| -> Vec<Value> {
+        match v {
+            Value::Array(a) => a.clone(),
+            Value::Null => Vec::new(),
+            other => vec![other.clone()],
+        }
+    };
+    if let Some(add) = body.get(&format!("{name}+")) {
+        match kind {
+            FieldKind::Integer | FieldKind::Number => {
+                let (a, b) = (
+                    current.as_f64().unwrap_or(0.0),
+                    add.as_f64().ok_or_else(|| {
+                        field_error("validation_invalid_value", "Must be a number.")
+                    })?,
+                );
+                current = crate::schema::value::number(a + b);
+            }
+            k if k.is_multiple() => {
+                let mut items = as_list(&current);
+                items.extend(as_list(add));
+                current = Value::Array(items);
+            }
+            _ => {
+                return Err(field_error(
+                    "validation_invalid_value",
+                    format!("{name}+ is not supported on this field."),
+                ))
+            }
+        }
+    }
+    if let Some(prepend) = body.get(&format!("+{name}")) {
+        if !kind.is_multiple() {
+            return Err(field_error(
+                "validation_invalid_value",
+                format!("+{name} is only supported on multiple fields."),
+            ));
+        }
+        let mut items = as_list(prepend);
+        items.extend(as_list(&current));
+        current = Value::Array(items);
+    }
+    if let Some(remove) = body.get(&format!("{name}-")) {
+        match kind {
+            FieldKind::Integer | FieldKind::Number => {
+                let (a, b) = (
+                    current.as_f64().unwrap_or(0.0),
+                    remove.as_f64().ok_or_else(|| {
+                        field_error("validation_invalid_value", "Must be a number.")
+                    })?,
+                );
+                current = crate::schema::value::number(a - b);
+            }
+            k if k.is_multiple() => {
+                let gone = as_list(remove);
+                current = Value::Array(
+                    as_list(&current)
+                        .into_iter()
+                        .filter(|v| !gone.contains(v))
+                        .collect(),
+                );
+            }
+            _ => {
+                return Err(field_error(
+                    "validation_invalid_value",
+                    format!("{name}- is not supported on this field."),
+                ))
+            }
+        }
+    }
+    Ok(current)
+}
+
+/// PocketBase's normalisations: a single relation given as an array keeps its last id,
+/// dates are stored in the storage format, multi-relations are de-duplicated.
+fn normalize(kind: &FieldKind, v: Value) -> Result<Value, Value> {
+    match kind {
+        FieldKind::Relation(r) if !r.multiple => match v {
+            Value::Array(items) => Ok(items.last().cloned().unwrap_or_else(|| json!(""))),
+            Value::Null => Ok(json!("")),
+            other => Ok(other),
+        },
+        FieldKind::Relation(_) => match v {
+            Value::Array(items) => {
+                let mut out: Vec<Value> = Vec::new();
+                for i in items {
+                    if !out.contains(&i) {
+                        out.push(i);
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            Value::Null => Ok(json!([])),
+            Value::String(s) if s.is_empty() => Ok(json!([])),
+            other => Ok(Value::Array(vec![other])),
+        },
+        FieldKind::Date => match &v {
+            Value::String(s) if s.is_empty() => Ok(v),
+            Value::Null => Ok(json!("")),
+            Value::String(s) => normalize_datetime(s).map(Value::String).ok_or_else(|| {
+                field_error(
+                    "validation_invalid_date",
+                    "Must be a valid date (RFC 3339 or YYYY-MM-DD HH:MM:SS.mmmZ).",
+                )
+            }),
+            _ => Err(field_error(
+                "validation_invalid_date",
+                "Must be a date string.",
+            )),
+        },
+        _ => Ok(v),
+    }
+}
+
+/// A JSON Schema error as PocketBase's `{code, message}`.
+fn schema_error(kind: &ValidationErrorKind, message: String) -> Value {
+    let code = match kind {
+        ValidationErrorKind::Required { .. } => {
+            return field_error("validation_required", "Cannot be blank.")
+        }
+        ValidationErrorKind::MinLength { .. } | ValidationErrorKind::MaxLength { .. } => {
+            "validation_length_out_of_range"
+        }
+        ValidationErrorKind::Minimum { .. } | ValidationErrorKind::ExclusiveMinimum { .. } => {
+            "validation_min_number_constraint"
+        }
+        ValidationErrorKind::Maximum { .. } | ValidationErrorKind::ExclusiveMaximum { .. } => {
+            "validation_max_number_constraint"
+        }
+        ValidationErrorKind::MinItems { .. } | ValidationErrorKind::MaxItems { .. } => {
+            "validation_length_out_of_range"
+        }
+        ValidationErrorKind::Format { format } => match format.as_str() {
+            "email" | "idn-email" => {
+                return field_error("validation_is_email", "Must be a valid email address.")
+            }
+            "uri" | "iri" | "uri-reference" => {
+                return field_error("validation_invalid_url", "Must be a valid url.")
+            }
+            "date-time" | "date" => "validation_invalid_date",
+            _ => "validation_invalid_format",
+        },
+        ValidationErrorKind::Pattern { .. } => "validation_invalid_format",
+        ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. } => {
+            "validation_invalid_value"
+        }
+        ValidationErrorKind::Type { .. } => "validation_invalid_type",
+        ValidationErrorKind::UniqueItems => "validation_not_unique_items",
+        _ => "validation_invalid_value",
+    };
+    field_error(code, message)
+}
+
+/// Validate the values of `record` with the collection's JSON Schema. Zero values of
+/// properties that are not required are "unset" (API.md Part A) and not checked.
+fn validate(collection: &Collection, record: &Map<String, Value>, errors: &mut FieldErrors) {
+    let mut instance = Map::new();
+    for f in &collection.fields {
+        if let Some(v) = record.get(&f.name) {
+            if f.required || !is_zero(&f.kind, v) {
+                instance.insert(f.name.clone(), v.clone());
+            }
+        }
+    }
+    let instance = Value::Object(instance);
+    for e in collection.validator.iter_errors(&instance) {
+        let field = match e.kind() {
+            ValidationErrorKind::Required { property } => {
+                property.as_str().unwrap_or("").to_owned()
+            }
+            _ => e
+                .instance_path()
+                .as_str()
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .replace("~1", "/")
+                .replace("~0", "~"),
+        };
+        let key = if field.is_empty() {
+            "data".to_owned()
+        } else {
+            field
+        };
+        if !errors.contains_key(&key) {
+            errors.insert(key, schema_error(e.kind(), e.to_string()));
+        }
+    }
+}
+
+/// The ids in `value` of relation `field` that do not exist in its target.
+fn missing_relations(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    kind: &FieldKind,
+    value: &Value,
+) -> Result<bool, WriteError> {
+    let FieldKind::Relation(r) = kind else {
+        return Ok(false);
+    };
+    let ids: Vec<String> = match value {
+        Value::String(s) if !s.is_empty() => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    if let Value::Array(a) = value {
+        if a.iter().any(|v| !v.is_string()) {
+            return Ok(true);
+        }
+    }
+    let Some(target) = snapshot.get(&r.collection) else {
+        return Ok(true);
+    };
+    let list = serde_json::to_string(&ids).unwrap_or_default();
+    let found: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM {} WHERE \"id\" IN (SELECT value FROM json_each(?1))",
+            q(&target.name)
+        ))?
+        .query_row([list], |r| r.get(0))?;
+    Ok((found as usize) < ids.len())
+}
+
+/// The field named by a UNIQUE constraint error (`UNIQUE constraint failed: posts.title`).
+fn unique_field(e: &DbError) -> Option<String> {
+    let DbError::Sqlite(rusqlite::Error::SqliteFailure(_, Some(message))) = e else {
+        return None;
+    };
+    let cols = message.strip_prefix("UNIQUE constraint failed: ")?;
+    let first = cols.split(',').next()?.trim();
+    Some(first.rsplit('.').next().unwrap_or(first).to_owned())
+}
+
+fn check_rule_sql(
+    snapshot: &Snapshot,
+    collection: &Collection,
+    rule: &str,
+    request: &RequestInfo,
+) -> Result<(String, Vec<SqlValue>), WriteError> {
+    let scope = Scope {
+        snapshot,
+        collection,
+        mode: Mode::Rule,
+        request,
+        alias: "_m",
+    };
+    match parse(rule).and_then(|e| compile_where(&e, &scope)) {
+        Ok(c) => Ok((c.sql, c.params)),
+        Err(e) => {
+            tracing::error!(collection = %collection.name, error = %e, "a stored rule does not compile; denying");
+            Ok(("0".into(), Vec::new()))
+        }
+    }
+}
+
+/// Insert the row for `record` (every column) into `collection`'s table.
+fn insert_row(
+    conn: &Connection,
+    collection: &Collection,
+    record: &Map<String, Value>,
+) -> Result<(), DbError> {
+    let mut cols = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    for name in collection.system_fields() {
+        cols.push(q(name));
+        params.push(match record.get(name) {
+            Some(Value::String(s)) => SqlValue::Text(s.clone()),
+            Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+            _ => SqlValue::Text(String::new()),
+        });
+    }
+    for f in &collection.fields {
+        cols.push(q(&f.name));
+        params.push(encode(
+            &f.kind,
+            record.get(&f.name).unwrap_or(&f.kind.zero_value()),
+        ));
+    }
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        q(&collection.name),
+        cols.join(", "),
+        marks.join(", ")
+    );
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(params.iter()))?;
+    Ok(())
+}
+
+/// Create a record from `body`. Returns its id.
+pub async fn create(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    body: Map<String, Value>,
+    request: RequestInfo,
+) -> Result<String, WriteError> {
+    if collection.is_view() {
+        return Err(WriteError::Unsupported("Unsupported collection type."));
+    }
+    if collection.is_auth() {
+        return Err(WriteError::Unsupported(
+            "Creating auth records is not supported yet.",
+        ));
+    }
+    if !request.superuser && collection.rules.create.is_none() {
+        return Err(RecordsError::SuperusersOnly.into());
+    }
+    let mut errors = FieldErrors::new();
+    let now = now_string();
+    let mut record = Map::new();
+    let id = match body.get("id") {
+        None | Some(Value::Null) => new_id(),
+        Some(Value::String(s)) if s.is_empty() => new_id(),
+        Some(v) => match check_id(v) {
+            Ok(id) => id,
+            Err(e) => {
+                errors.insert("id".into(), e);
+                String::new()
+            }
+        },
+    };
+    record.insert("id".into(), json!(id));
+    record.insert("created".into(), json!(now));
+    record.insert("updated".into(), json!(now));
+    for f in &collection.fields {
+        let given = if f.hidden && !request.superuser {
+            None
+        } else {
+            body.get(&f.name).cloned()
+        };
+        let value = match &f.kind {
+            FieldKind::Autodate(_) => json!(now),
+            _ => {
+                let start = given
+                    .unwrap_or_else(|| f.default.clone().unwrap_or_else(|| f.kind.zero_value()));
+                match apply_modifiers(&f.kind, &f.name, start, &body)
+                    .and_then(|v| normalize(&f.kind, v))
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.insert(f.name.clone(), e);
+                        continue;
+                    }
+                }
+            }
+        };
+        record.insert(f.name.clone(), value);
+    }
+    // A required property with no value and no default is missing, not zero.
+    for f in collection.fields.iter().filter(|f| f.required) {
+        if !body.contains_key(&f.name)
+            && f.default.is_none()
+            && !matches!(f.kind, FieldKind::Autodate(_))
+        {
+            record.remove(&f.name);
+        }
+    }
+    validate(&collection, &record, &mut errors);
+    for f in &collection.fields {
+        record
+            .entry(f.name.clone())
+            .or_insert_with(|| f.kind.zero_value());
+    }
+    if !errors.is_empty() {
+        return Err(WriteError::Invalid(errors));
+    }
+    let rule = if request.superuser {
+        None
+    } else {
+        collection
+            .rules
+            .create
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+    };
+    let rule_sql = match &rule {
+        Some(r) => Some(check_rule_sql(&snapshot, &collection, r, &request)?),
+        None => None,
+    };
+    let id_out = id.clone();
+    db.write(move |conn: &Connection| -> Result<(), WriteError> {
+        let mut errors = FieldErrors::new();
+        for f in &collection.fields {
+            if missing_relations(conn, &snapshot, &f.kind, &record[&f.name])? {
+                errors.insert(
+                    f.name.clone(),
+                    field_error(
+                        "validation_missing_rel_records",
+                        "Failed to find all relation records with the provided ids.",
+                    ),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        if let Some((cond, params)) = &rule_sql {
+            let row = virtual_row(&collection, &record);
+            let sql = format!(
+                "SELECT EXISTS (SELECT 1 FROM ({}) AS _m WHERE {cond})",
+                row.sql
+            );
+            let all: Vec<SqlValue> = row
+                .params
+                .into_iter()
+                .chain(params.iter().cloned())
+                .collect();
+            let ok: bool =
+                conn.query_row(&sql, rusqlite::params_from_iter(all.iter()), |r| r.get(0))?;
+            if !ok {
+                return Err(WriteError::CreateRuleFailed);
+            }
+        }
+        insert_row(conn, &collection, &record).map_err(|e| match unique_field(&e) {
+            Some(field) => WriteError::Invalid(
+                [(
+                    field,
+                    field_error("validation_not_unique", "Value must be unique."),
+                )]
+                .into_iter()
+                .collect(),
+            ),
+            None => e.into(),
+        })
+    })
+    .await?;
+    Ok(id_out)
+}
+
+/// Update record `id` with `body` (partial). Returns nothing; read it back to answer.
+pub async fn update(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    id: String,
+    body: Map<String, Value>,
+    request: RequestInfo,
+) -> Result<(), WriteError> {
+    if collection.is_view() {
+        return Err(WriteError::Unsupported("Unsupported collection type."));
+    }
+    if !request.superuser && collection.rules.update.is_none() {
+        return Err(RecordsError::SuperusersOnly.into());
+    }
+    if collection.is_auth()
+        && ["email", "password", "verified", "emailVisibility"]
+            .iter()
+            .any(|k| body.contains_key(*k))
+    {
+        return Err(WriteError::Unsupported(
+            "Changing auth fields is not supported yet.",
+        ));
+    }
+    let rule = if request.superuser {
+        None
+    } else {
+        collection
+            .rules
+            .update
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+    };
+    let rule_sql = match &rule {
+        Some(r) => Some(check_rule_sql(&snapshot, &collection, r, &request)?),
+        None => None,
+    };
+    let superuser = request.superuser;
+    db.write(move |conn: &Connection| -> Result<(), WriteError> {
+        // The stored row, only if the rule lets this caller update it.
+        let mut sql = format!(
+            "SELECT _m.* FROM {} AS _m WHERE _m.\"id\" = ?",
+            q(&collection.name)
+        );
+        let mut params = vec![SqlValue::Text(id.clone())];
+        if let Some((cond, p)) = &rule_sql {
+            sql.push_str(&format!(" AND {cond}"));
+            params.extend(p.iter().cloned());
+        }
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        let Some(row) = rows.next()? else {
+            return Err(RecordsError::NotFound.into());
+        };
+        let mut stored = Map::new();
+        for (i, name) in names.iter().enumerate() {
+            let kind = collection
+                .field(name)
+                .map_or(FieldKind::Text, |f| f.kind.clone());
+            stored.insert(
+                name.clone(),
+                crate::schema::value::decode(&kind, row.get_ref(i)?),
+            );
+        }
+        drop(rows);
+        drop(stmt);
+
+        let now = now_string();
+        let mut errors = FieldErrors::new();
+        let mut changed: Vec<(String, Value)> = Vec::new();
+        for f in &collection.fields {
+            if f.hidden && !superuser {
+                continue;
+            }
+            let touched = body.contains_key(&f.name)
+                || body.contains_key(&format!("{}+", f.name))
+                || body.contains_key(&format!("+{}", f.name))
+                || body.contains_key(&format!("{}-", f.name));
+            let value = match &f.kind {
+                FieldKind::Autodate(Autodate::Update) => json!(now),
+                FieldKind::Autodate(Autodate::Create) => continue,
+                _ if !touched => continue,
+                _ => {
+                    let start = body
+                        .get(&f.name)
+                        .cloned()
+                        .unwrap_or_else(|| stored.get(&f.name).cloned().unwrap_or(Value::Null));
+                    match apply_modifiers(&f.kind, &f.name, start, &body)
+                        .and_then(|v| normalize(&f.kind, v))
+                    {
+                        Ok(v) => v,
+                        Err(e) => {
+                            errors.insert(f.name.clone(), e);
+                            continue;
+                        }
+                    }
+                }
+            };
+            changed.push((f.name.clone(), value));
+        }
+        let mut merged = stored.clone();
+        for (k, v) in &changed {
+            merged.insert(k.clone(), v.clone());
+        }
+        validate(&collection, &merged, &mut errors);
+        // Only report errors about what this request changed (stored data was valid).
+        errors.retain(|k, _| changed.iter().any(|(c, _)| c == k) || k == "data");
+        for (name, value) in &changed {
+            if let Some(f) = collection.field(name) {
+                if missing_relations(conn, &snapshot, &f.kind, value)? {
+                    errors.insert(
+                        name.clone(),
+                        field_error(
+                            "validation_missing_rel_records",
+                            "Failed to find all relation records with the provided ids.",
+                        ),
+                    );
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        let mut sets = vec!["\"updated\" = ?1".to_owned()];
+        let mut params: Vec<SqlValue> = vec![SqlValue::Text(now.clone())];
+        for (name, value) in &changed {
+            let f = collection.field(name).expect("changed fields are fields");
+            params.push(encode(&f.kind, value));
+            sets.push(format!("{} = ?{}", q(name), params.len()));
+        }
+        params.push(SqlValue::Text(id.clone()));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE \"id\" = ?{}",
+            q(&collection.name),
+            sets.join(", "),
+            params.len()
+        );
+        conn.prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(params.iter()))
+            .map_err(DbError::Sqlite)
+            .map_err(|e| match unique_field(&e) {
+                Some(field) => WriteError::Invalid(
+                    [(
+                        field,
+                        field_error("validation_not_unique", "Value must be unique."),
+                    )]
+                    .into_iter()
+                    .collect(),
+                ),
+                None => e.into(),
+            })?;
+        Ok(())
+    })
+    .await
+}
+
+/// Delete record `id`: single relations follow their foreign keys (cascade, set empty,
+/// or refuse); multi-relations elsewhere drop the id, or lose their record when they
+/// cascade.
+pub async fn delete(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    id: String,
+    request: RequestInfo,
+) -> Result<(), WriteError> {
+    if collection.is_view() {
+        return Err(WriteError::Unsupported("Unsupported collection type."));
+    }
+    if !request.superuser && collection.rules.delete.is_none() {
+        return Err(RecordsError::SuperusersOnly.into());
+    }
+    let rule = if request.superuser {
+        None
+    } else {
+        collection
+            .rules
+            .delete
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+    };
+    let rule_sql = match &rule {
+        Some(r) => Some(check_rule_sql(&snapshot, &collection, r, &request)?),
+        None => None,
+    };
+    db.write(move |conn: &Connection| -> Result<(), WriteError> {
+        let mut sql = format!("SELECT 1 FROM {} AS _m WHERE _m.\"id\" = ?", q(&collection.name));
+        let mut params = vec![SqlValue::Text(id.clone())];
+        if let Some((cond, p)) = &rule_sql {
+            sql.push_str(&format!(" AND {cond}"));
+            params.extend(p.iter().cloned());
+        }
+        let exists = conn.prepare_cached(&sql)?.exists(rusqlite::params_from_iter(params.iter()))?;
+        if !exists {
+            return Err(RecordsError::NotFound.into());
+        }
+        // Multi-relations pointing here.
+        for other in snapshot.all() {
+            for f in &other.fields {
+                let FieldKind::Relation(r) = &f.kind else { continue };
+                let points_here = r.multiple && snapshot.get(&r.collection).is_some_and(|t| t.id == collection.id);
+                if !points_here {
+                    continue;
+                }
+                let (t, c) = (q(&other.name), q(&f.name));
+                let holds = format!("EXISTS (SELECT 1 FROM json_each({c}) WHERE value = ?1)");
+                if r.cascade_delete {
+                    conn.execute(&format!("DELETE FROM {t} WHERE {holds}"), [&id])?;
+                } else {
+                    conn.execute(
+                        &format!(
+                            "UPDATE {t} SET {c} = (SELECT json_group_array(value) FROM json_each({c}) WHERE value != ?1) WHERE {holds}"
+                        ),
+                        [&id],
+                    )?;
+                }
+            }
+        }
+        match conn.execute(&format!("DELETE FROM {} WHERE \"id\" = ?1", q(&collection.name)), [&id]) {
+            Ok(_) => Ok(()),
+            // RESTRICT reports as a trigger constraint.
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => {
+                Err(WriteError::Referenced)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
