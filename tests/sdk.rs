@@ -1,0 +1,98 @@
+//! The official PocketBase JS SDK (`pocketbase` 0.28.1 on npm) against the real binary:
+//! `tests/sdk/*.test.mjs`, run by Node's test runner. Installs the SDK with npm on first
+//! run (the registry is reachable wherever the tests run).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn pocketbase_js_sdk_works_unchanged() {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
+    if !sdk.join("node_modules/pocketbase").exists() {
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund"])
+            .current_dir(&sdk)
+            .status()
+            .expect("npm is installed (Node.js 20+)");
+        assert!(status.success(), "npm install failed");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_keelbase");
+    let (email, password) = ("sdk@example.com", "sdk-password-123");
+    let upsert = Command::new(bin)
+        .args([
+            "superuser",
+            "upsert",
+            email,
+            password,
+            "--dir",
+            data.to_str().unwrap(),
+        ])
+        .env("KEELBASE_MIGRATIONS_DIR", dir.path().join("migrations"))
+        .output()
+        .unwrap();
+    assert!(
+        upsert.status.success(),
+        "{}",
+        String::from_utf8_lossy(&upsert.stderr)
+    );
+
+    let mut server = Command::new(bin)
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--dir",
+            data.to_str().unwrap(),
+        ])
+        .env("KEELBASE_MIGRATIONS_DIR", dir.path().join("migrations"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server prints its address");
+
+    let started = Instant::now();
+    let output = Command::new("node")
+        .args(["--test", "--test-reporter=spec"])
+        .current_dir(&sdk)
+        .env("KEELBASE_URL", &url)
+        .env("KEELBASE_ADMIN_EMAIL", email)
+        .env("KEELBASE_ADMIN_PASSWORD", password)
+        .output()
+        .expect("node runs");
+    let _ = server.kill();
+    let _ = server.wait();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{report}");
+    assert!(
+        output.status.success(),
+        "SDK tests failed after {:?}:\n{report}",
+        started.elapsed()
+    );
+    let passed = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ℹ pass "))
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    assert!(passed > 0, "the SDK tests ran:\n{report}");
+}
