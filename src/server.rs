@@ -125,6 +125,7 @@ pub fn app(state: AppState, routes: Router<AppState>) -> Router {
         .layer(cors(&config))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(CompressionLayer::new().compress_when(compress_when))
+        .layer(axum::middleware::from_fn(crate::api::fields::layer))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,

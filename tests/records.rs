@@ -574,3 +574,35 @@ async fn delete_follows_rules_and_relations() {
         404,
     );
 }
+
+#[tokio::test]
+async fn fields_pick_keys_from_every_json_answer() {
+    let (app, token) = setup().await;
+    let list = app
+        .get(
+            "/api/collections/posts/records?fields=id,title&sort=id",
+            None,
+        )
+        .await;
+    assert_eq!(list.body["items"][0], json!({"id": "p1", "title": "One"}));
+    assert_eq!(list.body["perPage"], 30);
+    let one = app
+        .get(
+            "/api/collections/posts/records/p1?fields=title:excerpt(2,true)",
+            None,
+        )
+        .await;
+    assert_eq!(one.body, json!({"title": "On..."}));
+    let auth = app
+        .post(
+            "/api/collections/_superusers/auth-with-password?fields=record.email",
+            json!({"identity": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(auth.body, json!({"record": {"email": common::ADMIN_EMAIL}}));
+    let err = app
+        .get("/api/collections/nope/records?fields=id", Some(&token))
+        .await;
+    assert_error_shape(&err, 404);
+}

@@ -8,6 +8,7 @@
 pub mod collections;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod health;
 pub mod install;
 pub mod list;
