@@ -606,3 +606,81 @@ async fn fields_pick_keys_from_every_json_answer() {
         .await;
     assert_error_shape(&err, 404);
 }
+
+#[tokio::test]
+async fn expand_relations_back_relations_and_nesting_under_view_rules() {
+    let (app, token) = setup().await;
+    let a = app
+        .post(
+            "/api/collections",
+            json!({"name": "comments", "schema": {"type": "object", "properties": {
+                "post": {"type": "string", "x-relation": {"collection": "posts"}},
+                "message": {"type": "string"},
+                "user": {"type": "string", "x-relation": {"collection": "users"}},
+                "likes": {"type": "array", "items": {"type": "string"}, "x-relation": {"collection": "users"}}
+            }}, "listRule": "", "viewRule": ""}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    app.state
+        .data()
+        .write(|c: &Connection| -> Result<(), DbError> {
+            c.execute_batch(
+                r#"INSERT INTO comments (id, post, message, user, likes) VALUES
+                     ('c1', 'p1', 'first', 'u1', '["u1","u2"]'),
+                     ('c2', 'p1', 'second', 'u2', '[]'),
+                     ('c3', 'p2', 'third', 'u1', '[]');"#,
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // Superuser: everything expands.
+    let su = app
+        .get(
+            "/api/collections/posts/records/p1?expand=author,comments_via_post.user",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(su.status, StatusCode::OK, "{}", su.body);
+    assert_eq!(su.body["expand"]["author"]["name"], "Shown");
+    let comments = su.body["expand"]["comments_via_post"].as_array().unwrap();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[0]["expand"]["user"]["id"], comments[0]["user"]);
+    let multi = app
+        .get(
+            "/api/collections/comments/records/c1?expand=likes,post",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(multi.body["expand"]["likes"].as_array().unwrap().len(), 2);
+    assert_eq!(multi.body["expand"]["post"]["title"], "One");
+    // Guests: users.viewRule hides the authors, so `expand` is present but empty.
+    let guest = app
+        .get("/api/collections/posts/records/p1?expand=author", None)
+        .await;
+    assert_eq!(guest.body["expand"], json!({}));
+    let list = app
+        .get(
+            "/api/collections/posts/records?expand=comments_via_post&sort=id",
+            None,
+        )
+        .await;
+    assert_eq!(
+        list.body["items"][0]["expand"]["comments_via_post"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        list.body["items"][1]["expand"]["comments_via_post"][0]["message"],
+        "third"
+    );
+    // Unknown paths are ignored.
+    let unknown = app
+        .get("/api/collections/posts/records/p1?expand=nope", None)
+        .await;
+    assert!(unknown.body.get("expand").is_none());
+}

@@ -52,7 +52,17 @@ async fn answer_with_record(
     id: String,
     info: RequestInfo,
 ) -> Result<Response, ApiError> {
-    match records::view(state.data(), state.collections().snapshot(), c, id, info).await {
+    let expand = query_param(info.query_value("expand"), "");
+    match records::view(
+        state.data(),
+        state.collections().snapshot(),
+        c,
+        id,
+        expand,
+        info,
+    )
+    .await
+    {
         Ok(record) => Ok(Json(record).into_response()),
         Err(RecordsError::NotFound | RecordsError::SuperusersOnly) => {
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -142,6 +152,18 @@ impl From<RecordsError> for ApiError {
     }
 }
 
+/// One query parameter (`key` empty: `query` already is the value).
+fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    let query = query?;
+    if key.is_empty() {
+        return Some(query.to_owned()).filter(|v| !v.trim().is_empty());
+    }
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.trim().is_empty())
+}
+
 fn collection(state: &AppState, key: &str) -> Result<std::sync::Arc<Collection>, ApiError> {
     state
         .collections()
@@ -213,6 +235,7 @@ async fn list_records(
         skip_total: params.skip_total,
         sort: params.sort.clone(),
         filter: params.filter.clone(),
+        expand: query_param(query.as_deref(), "expand"),
     };
     let page = records::list(state.data(), state.collections().snapshot(), c, list, info).await?;
     Ok(Json(params.envelope(page.items, page.total)))
@@ -228,6 +251,15 @@ async fn view_record(
 ) -> Result<Json<Value>, ApiError> {
     let c = collection(&state, &key)?;
     let info = request_info(&state, &auth, &method, &headers, query.as_deref());
-    let record = records::view(state.data(), state.collections().snapshot(), c, id, info).await?;
+    let expand = query_param(query.as_deref(), "expand");
+    let record = records::view(
+        state.data(),
+        state.collections().snapshot(),
+        c,
+        id,
+        expand,
+        info,
+    )
+    .await?;
     Ok(Json(record))
 }

@@ -4,6 +4,7 @@
 //! Rules are the security boundary: every read goes through the collection's rule for
 //! the caller (superusers excepted); a rule that fails to compile denies.
 
+pub mod expand;
 pub mod write;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct ListQuery {
     pub skip_total: bool,
     pub sort: Option<String>,
     pub filter: Option<String>,
+    pub expand: Option<String>,
 }
 
 /// One page of records; `total` is `None` when the count was skipped.
@@ -145,6 +147,7 @@ pub async fn list(
     let offset = (i64::from(query.page.max(1)) - 1) * limit;
     let superuser = request.superuser;
     let auth_id = auth_id(&request);
+    let expand_param = query.expand.clone();
     db.read(move |conn: &Connection| -> Result<Page, RecordsError> {
         let mut select_params = params.clone();
         select_params.push(SqlValue::Integer(limit));
@@ -161,6 +164,11 @@ pub async fn list(
                 superuser,
                 auth_id.as_deref(),
             )?);
+        }
+        drop(rows);
+        drop(stmt);
+        if let Some(e) = expand_param.as_deref() {
+            expand::expand(conn, &snapshot, &collection, &mut items, e, &request)?;
         }
         let total = match &count {
             Some(sql) => {
@@ -182,6 +190,7 @@ pub async fn view(
     snapshot: Arc<Snapshot>,
     collection: Arc<Collection>,
     id: String,
+    expand_param: Option<String>,
     request: RequestInfo,
 ) -> Result<Value, RecordsError> {
     let mut sql = format!(
@@ -201,10 +210,23 @@ pub async fn view(
         let mut stmt = conn.prepare_cached(&sql)?;
         let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-        match rows.next()? {
-            Some(row) => record_json(&collection, &names, row, superuser, auth_id.as_deref()),
-            None => Err(RecordsError::NotFound),
+        let mut record = match rows.next()? {
+            Some(row) => record_json(&collection, &names, row, superuser, auth_id.as_deref())?,
+            None => return Err(RecordsError::NotFound),
+        };
+        drop(rows);
+        drop(stmt);
+        if let Some(e) = expand_param.as_deref() {
+            expand::expand(
+                conn,
+                &snapshot,
+                &collection,
+                std::slice::from_mut(&mut record),
+                e,
+                &request,
+            )?;
         }
+        Ok(record)
     })
     .await
 }
