@@ -178,9 +178,9 @@ fn expand_level(
         let Some(FieldKind::Relation(back)) = source.field(field_name).map(|f| &f.kind) else {
             continue;
         };
-        if !snapshot
+        if snapshot
             .get(&back.collection)
-            .is_some_and(|t| t.id == collection.id)
+            .is_none_or(|t| t.id != collection.id)
         {
             continue;
         }
