@@ -120,12 +120,13 @@ pub fn app(state: AppState, routes: Router<AppState>) -> Router {
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE);
+    // Compression is outermost so the middleware below it (error shape, `fields`) sees
+    // plain bodies.
     let layers = ServiceBuilder::new()
+        .layer(CompressionLayer::new().compress_when(compress_when))
         .layer(axum::middleware::from_fn(crate::api::middleware::outer))
         .layer(cors(&config))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(CompressionLayer::new().compress_when(compress_when))
-        .layer(axum::middleware::from_fn(crate::api::fields::layer))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,

@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 
@@ -140,17 +138,19 @@ pub fn pick(fields: &str, body: &mut Value) {
     }
 }
 
-/// Middleware: rewrite 2xx JSON responses when the request has `fields`.
-pub async fn layer(request: Request, next: Next) -> Response {
-    let fields = request.uri().query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "fields")
-            .map(|(_, v)| v.into_owned())
-    });
-    let response = next.run(request).await;
-    let Some(fields) = fields.filter(|f| !f.trim().is_empty()) else {
-        return response;
-    };
+/// The `fields` parameter of a query string, if any and not blank.
+pub fn fields_param(query: &str) -> Option<String> {
+    if !query.contains("fields") {
+        return None;
+    }
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "fields")
+        .map(|(_, v)| v.into_owned())
+        .filter(|f| !f.trim().is_empty())
+}
+
+/// Rewrite a 2xx JSON response through `fields`; anything else passes unchanged.
+pub async fn rewrite(response: Response, fields: &str) -> Response {
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -165,7 +165,7 @@ pub async fn layer(request: Request, next: Next) -> Response {
     let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
-    pick(&fields, &mut value);
+    pick(fields, &mut value);
     let out = serde_json::to_vec(&value).unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(out))

@@ -1,6 +1,6 @@
-//! The outermost middleware, one pass per request: request id, JSON errors
-//! (`error::normalize`), PocketBase's security headers, the access log and the one log
-//! line of every 5xx.
+//! The outer middleware, one pass per request: request id, JSON errors
+//! (`error::normalize`), `fields` (`fields::rewrite`), PocketBase's security headers, the
+//! access log and the one log line of every 5xx.
 //!
 //! One function instead of a stack of layers: this runs on every request, including the
 //! cheapest ones, so it allocates nothing it does not need.
@@ -58,8 +58,12 @@ pub async fn outer(mut request: Request, next: Next) -> Response {
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let access_log = tracing::enabled!(target: "keelbase::access", tracing::Level::DEBUG);
     let uri_path = (access_log || matched.is_none()).then(|| request.uri().path().to_owned());
+    let fields = request.uri().query().and_then(super::fields::fields_param);
 
     let mut response = next.run(request).await;
+    if let Some(fields) = fields {
+        response = super::fields::rewrite(response, &fields).await;
+    }
 
     let id_text = id.to_str().unwrap_or("-");
     let cause = normalize(&mut response, method == Method::OPTIONS, id_text);

@@ -1,14 +1,20 @@
 //! The background checkpointer: copies the WAL back into the database on its own
 //! connection, so no commit pays for a checkpoint, and keeps the WAL bounded.
 //!
-//! Every interval it runs a PASSIVE checkpoint (never waits, never blocks anyone). When
-//! the WAL file has grown past `journal_size_limit` it escalates to TRUNCATE, whose short
-//! busy timeout (see `conn::open_checkpointer`) bounds how long it can hold writers back.
+//! Every interval it runs a PASSIVE checkpoint (never waits, never blocks anyone). Under
+//! steady writes a passive checkpoint never finds a moment when the WAL can restart, so the
+//! file keeps growing (and every fsync gets dearer): past [`RESTART_BYTES`] it escalates
+//! to RESTART, which lets the next commit write from the start of the WAL again, and past
+//! `journal_size_limit` to TRUNCATE. Their short busy timeout (see
+//! `conn::open_checkpointer`) bounds how long they can hold writers back.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use super::{conn, DbError, DbOptions};
+
+/// WAL size past which the checkpointer restarts the log.
+const RESTART_BYTES: u64 = 4 << 20;
 
 pub(super) struct Handle {
     stop: mpsc::Sender<()>,
@@ -39,7 +45,13 @@ pub(super) fn spawn(path: &Path, options: &DbOptions) -> Result<Handle, DbError>
             if size == 0 {
                 continue;
             }
-            let mode = if size > limit { "TRUNCATE" } else { "PASSIVE" };
+            let mode = if size > limit {
+                "TRUNCATE"
+            } else if size > RESTART_BYTES.min(limit) {
+                "RESTART"
+            } else {
+                "PASSIVE"
+            };
             let result = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,

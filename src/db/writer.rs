@@ -268,19 +268,29 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, stats: &WriterStats) {
 /// caller has been answered already).
 fn run_job(conn: &Connection, job: Job) -> Option<Ran> {
     let Job { run, reject, .. } = job;
-    if let Err(e) = conn.execute_batch("SAVEPOINT kb_job") {
+    // Cached statements: these run for every job, parsing them each time showed in profiles.
+    if let Err(e) = conn
+        .prepare_cached("SAVEPOINT kb_job")
+        .and_then(|mut s| s.execute([]))
+    {
         reject(DbError::Sqlite(e));
         return None;
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| run(conn)));
     let keep = matches!(&outcome, Ok(r) if r.ok);
     if !conn.is_autocommit() {
-        let sql = if keep {
-            "RELEASE kb_job"
+        let result = if keep {
+            conn.prepare_cached("RELEASE kb_job")
+                .and_then(|mut s| s.execute([]))
         } else {
-            "ROLLBACK TO kb_job; RELEASE kb_job"
+            conn.prepare_cached("ROLLBACK TO kb_job")
+                .and_then(|mut s| s.execute([]))
+                .and_then(|_| {
+                    conn.prepare_cached("RELEASE kb_job")
+                        .and_then(|mut s| s.execute([]))
+                })
         };
-        if let Err(e) = conn.execute_batch(sql) {
+        if let Err(e) = result {
             tracing::error!(error = %e, "savepoint cleanup failed");
         }
     }
