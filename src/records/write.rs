@@ -323,6 +323,22 @@ fn unique_field(e: &DbError) -> Option<String> {
     Some(first.rsplit('.').next().unwrap_or(first).to_owned())
 }
 
+/// The SQL condition of a non-empty rule for a caller who is not a superuser; `None`
+/// when no condition applies (superuser, or `""`). A `null` rule is refused earlier.
+fn rule_sql(
+    snapshot: &Snapshot,
+    collection: &Collection,
+    rule: &Option<String>,
+    request: &RequestInfo,
+) -> Result<Option<(String, Vec<SqlValue>)>, WriteError> {
+    match rule.as_deref() {
+        Some(r) if !request.superuser && !r.trim().is_empty() => {
+            check_rule_sql(snapshot, collection, r, request).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 fn check_rule_sql(
     snapshot: &Snapshot,
     collection: &Collection,
@@ -458,19 +474,7 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(WriteError::Invalid(errors));
     }
-    let rule = if request.superuser {
-        None
-    } else {
-        collection
-            .rules
-            .create
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-    };
-    let rule_sql = match &rule {
-        Some(r) => Some(check_rule_sql(&snapshot, &collection, r, &request)?),
-        None => None,
-    };
+    let rule_sql = rule_sql(&snapshot, &collection, &collection.rules.create, &request)?;
     let id_out = id.clone();
     db.write(move |conn: &Connection| -> Result<(), WriteError> {
         let mut errors = FieldErrors::new();
@@ -545,19 +549,7 @@ pub async fn update(
             "Changing auth fields is not supported yet.",
         ));
     }
-    let rule = if request.superuser {
-        None
-    } else {
-        collection
-            .rules
-            .update
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-    };
-    let rule_sql = match &rule {
-        Some(r) => Some(check_rule_sql(&snapshot, &collection, r, &request)?),
-        None => None,
-    };
+    let rule_sql = rule_sql(&snapshot, &collection, &collection.rules.update, &request)?;
     let superuser = request.superuser;
     db.write(move |conn: &Connection| -> Result<(), WriteError> {
         // The stored row, only if the rule lets this caller update it.
@@ -694,19 +686,7 @@ pub async fn delete(
     if !request.superuser && collection.rules.delete.is_none() {
         return Err(RecordsError::SuperusersOnly.into());
     }
-    let rule = if request.superuser {
-        None
-    } else {
-        collection
-            .rules
-            .delete
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-    };
-    let rule_sql = match &rule {
-        Some(r) => Some(check_rule_sql(&snapshot, &collection, r, &request)?),
-        None => None,
-    };
+    let rule_sql = rule_sql(&snapshot, &collection, &collection.rules.delete, &request)?;
     db.write(move |conn: &Connection| -> Result<(), WriteError> {
         let mut sql = format!("SELECT 1 FROM {} AS _m WHERE _m.\"id\" = ?", q(&collection.name));
         let mut params = vec![SqlValue::Text(id.clone())];
