@@ -13,9 +13,67 @@ use crate::auth::token::Claims;
 use crate::db::superusers::SuperuserRow;
 use crate::state::AppState;
 
-/// A request body as a JSON object, from `application/json` or
-/// `application/x-www-form-urlencoded`. An empty body is `{}`.
-pub struct Body(pub Map<String, Value>);
+/// A request body as a JSON object, from `application/json`,
+/// `application/x-www-form-urlencoded` or `multipart/form-data` (text parts; `@jsonPayload`
+/// parts merged over them). An empty body is `{}`. For form bodies the second field holds
+/// the values as records read them: PocketBase's inference (API.md §0) applied.
+pub struct Body(pub Map<String, Value>, pub Option<Map<String, Value>>);
+
+/// PocketBase's multipart/urlencoded value inference: `"true"`/`"false"` → booleans, a
+/// number written in its minimal form → a number (`"12"` → 12; `"012"`, `"1e3"`, `"0.0"`
+/// stay strings).
+pub fn infer(text: &str) -> Value {
+    match text {
+        "true" => return Value::Bool(true),
+        "false" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        if i.to_string() == text {
+            return Value::from(i);
+        }
+    }
+    if let Ok(f) = text.parse::<f64>() {
+        if f.is_finite() && f.to_string() == text {
+            if let Some(n) = serde_json::Number::from_f64(f) {
+                return Value::Number(n);
+            }
+        }
+    }
+    Value::String(text.to_owned())
+}
+
+/// Add a form value; a repeated key becomes an array.
+fn push(map: &mut Map<String, Value>, key: String, value: Value) {
+    match map.get_mut(&key) {
+        None => {
+            map.insert(key, value);
+        }
+        Some(Value::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, value]);
+        }
+    }
+}
+
+/// Build both views of a form: raw strings, and inferred values; `@jsonPayload` objects are
+/// merged over both.
+fn form_body(pairs: Vec<(String, String)>, payloads: Vec<Map<String, Value>>) -> Body {
+    let mut raw = Map::new();
+    let mut inferred = Map::new();
+    for (k, v) in pairs {
+        push(&mut inferred, k.clone(), infer(&v));
+        push(&mut raw, k, Value::String(v));
+    }
+    for payload in payloads {
+        for (k, v) in payload {
+            raw.insert(k.clone(), v.clone());
+            inferred.insert(k, v);
+        }
+    }
+    Body(raw, Some(inferred))
+}
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
@@ -32,19 +90,56 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     .trim()
                     .to_ascii_lowercase()
             });
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let too_large_or_bad = |status: StatusCode| {
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::status_default(StatusCode::PAYLOAD_TOO_LARGE)
             } else {
                 ApiError::bad_request("Failed to read the request body.")
             }
-        })?;
+        };
+        if content_type.as_deref() == Some("multipart/form-data") {
+            let mut multipart = axum::extract::Multipart::from_request(req, state)
+                .await
+                .map_err(|r| too_large_or_bad(r.status()))?;
+            let mut pairs = Vec::new();
+            let mut payloads = Vec::new();
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| too_large_or_bad(e.status()))?
+            {
+                let name = field.name().unwrap_or("").to_owned();
+                if field.file_name().is_some() {
+                    return Err(ApiError::bad_request("File uploads are not supported yet."));
+                }
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| too_large_or_bad(e.status()))?;
+                if name == "@jsonPayload" {
+                    match serde_json::from_str::<Value>(&text) {
+                        Ok(Value::Object(o)) => payloads.push(o),
+                        _ => {
+                            return Err(ApiError::bad_request(
+                                "@jsonPayload must hold a JSON object.",
+                            ))
+                        }
+                    }
+                } else {
+                    pairs.push((name, text));
+                }
+            }
+            return Ok(form_body(pairs, payloads));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| too_large_or_bad(rejection.status()))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Body(Map::new()));
+            return Ok(Body(Map::new(), None));
         }
         match content_type.as_deref() {
             None | Some("application/json") => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(map)) => Ok(Body(map)),
+                Ok(Value::Object(map)) => Ok(Body(map, None)),
                 Ok(_) => Err(ApiError::bad_request(
                     "The request body must be a JSON object.",
                 )),
@@ -53,11 +148,10 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 ))),
             },
             Some("application/x-www-form-urlencoded") => {
-                let mut map = Map::new();
-                for (k, v) in form_urlencoded::parse(&bytes) {
-                    map.insert(k.into_owned(), Value::String(v.into_owned()));
-                }
-                Ok(Body(map))
+                let pairs = form_urlencoded::parse(&bytes)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                Ok(form_body(pairs, Vec::new()))
             }
             Some(_) => Err(ApiError::bad_request("Unsupported Content-Type.")),
         }
@@ -65,6 +159,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 impl Body {
+    /// The body as record data: inferred values for forms, the JSON object otherwise.
+    pub fn record_data(self) -> Map<String, Value> {
+        self.1.unwrap_or(self.0)
+    }
+
     /// A string field: `None` when absent or null, an error naming the field when not a string.
     pub fn string(&self, field: &'static str) -> Result<Option<&str>, ApiError> {
         match self.0.get(field) {
@@ -151,6 +250,24 @@ impl FromRequestParts<AppState> for Superuser {
             Auth::Guest => Err(ApiError::unauthorized(
                 "The request requires valid superuser authorization token.",
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::infer;
+    use serde_json::json;
+
+    #[test]
+    fn pocketbase_form_inference() {
+        assert_eq!(infer("true"), json!(true));
+        assert_eq!(infer("false"), json!(false));
+        assert_eq!(infer("12"), json!(12));
+        assert_eq!(infer("-5"), json!(-5));
+        assert_eq!(infer("1.5"), json!(1.5));
+        for stays in ["012", "1e3", "0.0", "1.50", "", "True", "12 ", "abc"] {
+            assert_eq!(infer(stays), json!(stays), "{stays:?}");
         }
     }
 }

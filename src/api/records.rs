@@ -82,12 +82,13 @@ async fn create_record(
 ) -> Result<Response, ApiError> {
     let c = collection(&state, &key)?;
     let mut info = request_info(&state, &auth, &method, &headers, query.as_deref());
-    info.body = body.0.clone();
+    let data = body.record_data();
+    info.body = data.clone();
     let id = write::create(
         state.data(),
         state.collections().snapshot(),
         c.clone(),
-        body.0,
+        data,
         info.clone(),
     )
     .await
@@ -106,13 +107,14 @@ async fn update_record(
 ) -> Result<Response, ApiError> {
     let c = collection(&state, &key)?;
     let mut info = request_info(&state, &auth, &method, &headers, query.as_deref());
-    info.body = body.0.clone();
+    let data = body.record_data();
+    info.body = data.clone();
     write::update(
         state.data(),
         state.collections().snapshot(),
         c.clone(),
         id.clone(),
-        body.0,
+        data,
         info.clone(),
     )
     .await
