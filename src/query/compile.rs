@@ -85,8 +85,6 @@ struct Value_ {
     literal: bool,
     /// For `~`: a literal text right operand, wrapped in `%…%` unless it has a `%`.
     text: Option<String>,
-    /// Recompile with fresh aliases (for the ALL half of plain operators on multi paths).
-    source: Option<(Operand, Span)>,
 }
 
 impl Value_ {
@@ -99,7 +97,6 @@ impl Value_ {
             not_null: false,
             literal,
             text: None,
-            source: None,
         }
     }
 }
@@ -237,11 +234,7 @@ impl Compiler<'_> {
                 Ok(v)
             }
             Operand::Function { name, args, span } => self.function(name, args, *span),
-            Operand::Ident(i) => {
-                let mut v = self.identifier(i)?;
-                v.source = Some((o.clone(), i.span));
-                Ok(v)
-            }
+            Operand::Ident(i) => self.identifier(i),
         }
     }
 

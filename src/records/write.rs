@@ -339,6 +339,21 @@ fn rule_sql(
     }
 }
 
+/// A store error as a field error when it is a UNIQUE violation.
+fn not_unique(e: DbError) -> WriteError {
+    match unique_field(&e) {
+        Some(field) => WriteError::Invalid(
+            [(
+                field,
+                field_error("validation_not_unique", "Value must be unique."),
+            )]
+            .into_iter()
+            .collect(),
+        ),
+        None => e.into(),
+    }
+}
+
 fn check_rule_sql(
     snapshot: &Snapshot,
     collection: &Collection,
@@ -509,17 +524,7 @@ pub async fn create(
                 return Err(WriteError::CreateRuleFailed);
             }
         }
-        insert_row(conn, &collection, &record).map_err(|e| match unique_field(&e) {
-            Some(field) => WriteError::Invalid(
-                [(
-                    field,
-                    field_error("validation_not_unique", "Value must be unique."),
-                )]
-                .into_iter()
-                .collect(),
-            ),
-            None => e.into(),
-        })
+        insert_row(conn, &collection, &record).map_err(not_unique)
     })
     .await?;
     Ok(id_out)
@@ -653,18 +658,7 @@ pub async fn update(
         );
         conn.prepare_cached(&sql)?
             .execute(rusqlite::params_from_iter(params.iter()))
-            .map_err(DbError::Sqlite)
-            .map_err(|e| match unique_field(&e) {
-                Some(field) => WriteError::Invalid(
-                    [(
-                        field,
-                        field_error("validation_not_unique", "Value must be unique."),
-                    )]
-                    .into_iter()
-                    .collect(),
-                ),
-                None => e.into(),
-            })?;
+            .map_err(|e| not_unique(DbError::Sqlite(e)))?;
         Ok(())
     })
     .await
