@@ -1064,7 +1064,8 @@ fn column(alias: &str, name: &str) -> String {
     }
 }
 
-fn has_unescaped_percent(t: &str) -> bool {
+/// True when a LIKE text holds a `%` not escaped by `\\` (then it is a raw pattern).
+pub(crate) fn has_unescaped_percent(t: &str) -> bool {
     let mut escaped = false;
     for c in t.chars() {
         match c {

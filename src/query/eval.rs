@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value};
 
 use super::ast::{Comparison, Expr, Identifier, Op, Operand};
-use super::compile::{datetime_macro, escape_like, Mode};
+use super::compile::{datetime_macro, escape_like, has_unescaped_percent, Mode};
 use super::request::RequestInfo;
 use crate::schema::field::FieldKind;
 use crate::schema::Collection;
@@ -321,18 +321,6 @@ fn sql_cmp(a: &SqlV, b: &SqlV) -> Option<Ordering> {
         (SqlV::Text(x), SqlV::Text(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
         _ => None,
     }
-}
-
-fn has_unescaped_percent(t: &str) -> bool {
-    let mut escaped = false;
-    for c in t.chars() {
-        match c {
-            '\\' if !escaped => escaped = true,
-            '%' if !escaped => return true,
-            _ => escaped = false,
-        }
-    }
-    false
 }
 
 /// SQLite LIKE with `ESCAPE '\'`: `%`, `_`, ASCII case-insensitive.

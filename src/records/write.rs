@@ -76,6 +76,12 @@ fn check_id(id: &Value) -> Result<String, Value> {
     }
 }
 
+/// The number a `field+`/`field-` modifier adds or subtracts.
+fn number_operand(v: &Value) -> Result<f64, Value> {
+    v.as_f64()
+        .ok_or_else(|| field_error("validation_invalid_value", "Must be a number."))
+}
+
 /// Apply PocketBase's modifiers (`field+`, `+field`, `field-`) for `name` over `current`.
 fn apply_modifiers(
     kind: &FieldKind,
@@ -93,12 +99,7 @@ fn apply_modifiers(
     if let Some(add) = body.get(&format!("{name}+")) {
         match kind {
             FieldKind::Integer | FieldKind::Number => {
-                let (a, b) = (
-                    current.as_f64().unwrap_or(0.0),
-                    add.as_f64().ok_or_else(|| {
-                        field_error("validation_invalid_value", "Must be a number.")
-                    })?,
-                );
+                let (a, b) = (current.as_f64().unwrap_or(0.0), number_operand(add)?);
                 current = crate::schema::value::number(a + b);
             }
             k if k.is_multiple() => {
@@ -128,12 +129,7 @@ fn apply_modifiers(
     if let Some(remove) = body.get(&format!("{name}-")) {
         match kind {
             FieldKind::Integer | FieldKind::Number => {
-                let (a, b) = (
-                    current.as_f64().unwrap_or(0.0),
-                    remove.as_f64().ok_or_else(|| {
-                        field_error("validation_invalid_value", "Must be a number.")
-                    })?,
-                );
+                let (a, b) = (current.as_f64().unwrap_or(0.0), number_operand(remove)?);
                 current = crate::schema::value::number(a - b);
             }
             k if k.is_multiple() => {
