@@ -65,6 +65,11 @@ pub struct Config {
     /// Where collection changes are written as JSON migration files. `None`: the folder
     /// `kb_migrations` beside the data folder.
     pub migrations_dir: Option<PathBuf>,
+    /// `POST /api/batch`: on by default (PocketBase ships it off).
+    pub batch_enabled: bool,
+    pub batch_max_requests: usize,
+    pub batch_timeout: Duration,
+    pub batch_max_body_size: usize,
 }
 
 impl Default for Config {
@@ -87,6 +92,10 @@ impl Default for Config {
             password_hash_concurrency: cores,
             log_level: "info".to_owned(),
             migrations_dir: None,
+            batch_enabled: true,
+            batch_max_requests: 50,
+            batch_timeout: Duration::from_secs(3),
+            batch_max_body_size: 128 << 20,
         }
     }
 }
@@ -111,6 +120,10 @@ struct FileConfig {
     password_hash_concurrency: Option<u64>,
     log_level: Option<String>,
     migrations_dir: Option<PathBuf>,
+    batch_enabled: Option<bool>,
+    batch_max_requests: Option<u64>,
+    batch_timeout_secs: Option<u64>,
+    batch_max_body_size: Option<u64>,
 }
 
 /// Values given on the command line (or by clap from the matching env var).
@@ -307,6 +320,31 @@ impl Config {
                 .raw("MIGRATIONS_DIR")
                 .map(PathBuf::from)
                 .or(file.migrations_dir),
+            batch_enabled: layer
+                .parse::<bool>("BATCH_ENABLED")?
+                .or(file.batch_enabled)
+                .unwrap_or(d.batch_enabled),
+            batch_max_requests: n(
+                "BATCH_MAX_REQUESTS",
+                file.batch_max_requests,
+                1,
+                100_000,
+                d.batch_max_requests as u64,
+            )? as usize,
+            batch_timeout: Duration::from_secs(n(
+                "BATCH_TIMEOUT_SECS",
+                file.batch_timeout_secs,
+                1,
+                3_600,
+                d.batch_timeout.as_secs(),
+            )?),
+            batch_max_body_size: n(
+                "BATCH_MAX_BODY_SIZE",
+                file.batch_max_body_size,
+                1024,
+                1 << 40,
+                d.batch_max_body_size as u64,
+            )? as usize,
         };
         Ok(config)
     }
@@ -515,5 +553,9 @@ mod tests {
         assert_eq!(c.writer_queue, d.writer_queue);
         assert_eq!(c.journal_size_limit, d.journal_size_limit);
         assert_eq!(c.cors_origins, d.cors_origins);
+        assert_eq!(c.batch_enabled, d.batch_enabled);
+        assert_eq!(c.batch_max_requests, d.batch_max_requests);
+        assert_eq!(c.batch_timeout, d.batch_timeout);
+        assert_eq!(c.batch_max_body_size, d.batch_max_body_size);
     }
 }

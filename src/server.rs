@@ -109,7 +109,8 @@ async fn announce(state: &AppState, addr: SocketAddr) {
 
 /// All routes with every layer applied.
 pub fn router(state: AppState) -> Router {
-    app(state, crate::api::router().merge(crate::admin::router()))
+    let api = crate::api::router(state.config());
+    app(state, api.merge(crate::admin::router()))
 }
 
 /// Apply the fallbacks and the layers to `routes` (tests add routes of their own).

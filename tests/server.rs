@@ -151,7 +151,7 @@ async fn body_over_the_limit_is_a_413() {
 #[tokio::test]
 async fn a_panicking_handler_answers_500_json_with_the_request_id_only() {
     let base = TestApp::new().await;
-    let routes = keelbase::api::router().route(
+    let routes = keelbase::api::router(&Default::default()).route(
         "/api/test/panic",
         get(|| async {
             if true {
@@ -184,7 +184,7 @@ async fn a_panicking_handler_answers_500_json_with_the_request_id_only() {
 #[tokio::test]
 async fn a_slow_request_times_out_with_a_json_408() {
     let base = TestApp::with_config(|c| c.request_timeout = Duration::from_secs(1)).await;
-    let routes = keelbase::api::router().route(
+    let routes = keelbase::api::router(&Default::default()).route(
         "/api/test/slow",
         get(|| async {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -299,7 +299,7 @@ async fn security_headers_and_request_id_are_on_every_response() {
 #[tokio::test]
 async fn large_responses_are_compressed_when_the_client_accepts_gzip() {
     let base = TestApp::new().await;
-    let routes = keelbase::api::router().route(
+    let routes = keelbase::api::router(&Default::default()).route(
         "/api/test/big",
         get(|| async { axum::Json(json!({"text": "keelbase ".repeat(1000)})) }),
     );
@@ -374,7 +374,7 @@ async fn a_real_server_on_an_ephemeral_port_answers_and_stops() {
 async fn graceful_shutdown_completes_an_in_flight_request_and_its_write() {
     let app = TestApp::new().await;
     let (entered_tx, entered_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let routes = keelbase::api::router().route(
+    let routes = keelbase::api::router(&Default::default()).route(
         "/api/test/slow-write",
         post(
             move |axum::extract::State(state): axum::extract::State<AppState>| {
@@ -425,7 +425,7 @@ async fn graceful_shutdown_completes_an_in_flight_request_and_its_write() {
 async fn the_superuser_extractor_guards_admin_routes() {
     use keelbase::api::extract::Superuser;
     let base = TestApp::new().await;
-    let routes = keelbase::api::router().route(
+    let routes = keelbase::api::router(&Default::default()).route(
         "/api/test/admin-only",
         get(|Superuser(record): Superuser| async move { record.email }),
     );

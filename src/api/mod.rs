@@ -5,6 +5,7 @@
 // boxing it would cost every handler an allocation-shaped API for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod batch;
 pub mod collections;
 pub mod error;
 pub mod extract;
@@ -21,8 +22,9 @@ use axum::Router;
 use crate::state::AppState;
 
 /// Every `/api/` route.
-pub fn router() -> Router<AppState> {
+pub fn router(config: &crate::config::Config) -> Router<AppState> {
     Router::new()
+        .merge(batch::router(config.batch_max_body_size))
         .merge(health::router())
         .merge(superusers::router())
         .merge(install::router())

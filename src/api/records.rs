@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A write failure, with the action's message ("Failed to create record.").
-fn write_error(e: WriteError, failed: &'static str) -> ApiError {
+pub(super) fn write_error(e: WriteError, failed: &'static str) -> ApiError {
     match e {
         WriteError::Records(e) => e.into(),
         WriteError::Invalid(errors) => {
@@ -155,7 +155,7 @@ impl From<RecordsError> for ApiError {
 }
 
 /// One query parameter (`key` empty: `query` already is the value).
-fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+pub(super) fn query_param(query: Option<&str>, key: &str) -> Option<String> {
     let query = query?;
     if key.is_empty() {
         return Some(query.to_owned()).filter(|v| !v.trim().is_empty());
@@ -166,7 +166,10 @@ fn query_param(query: Option<&str>, key: &str) -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-fn collection(state: &AppState, key: &str) -> Result<std::sync::Arc<Collection>, ApiError> {
+pub(super) fn collection(
+    state: &AppState,
+    key: &str,
+) -> Result<std::sync::Arc<Collection>, ApiError> {
     state
         .collections()
         .snapshot()

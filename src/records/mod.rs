@@ -4,6 +4,7 @@
 //! Rules are the security boundary: every read goes through the collection's rule for
 //! the caller (superusers excepted); a rule that fails to compile denies.
 
+pub mod batch;
 pub mod expand;
 pub mod write;
 
@@ -193,42 +194,79 @@ pub async fn view(
     expand_param: Option<String>,
     request: RequestInfo,
 ) -> Result<Value, RecordsError> {
+    let rule = rule_condition(&snapshot, &collection, &collection.rules.view, &request)?;
+    db.read(move |conn: &Connection| {
+        view_with(
+            conn,
+            &snapshot,
+            &collection,
+            &id,
+            rule,
+            expand_param.as_deref(),
+            &request,
+        )
+    })
+    .await
+}
+
+/// [`view`] on a connection the caller holds (a batch's write transaction).
+pub fn view_on(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    collection: &Collection,
+    id: &str,
+    expand_param: Option<&str>,
+    request: &RequestInfo,
+) -> Result<Value, RecordsError> {
+    let rule = rule_condition(snapshot, collection, &collection.rules.view, request)?;
+    view_with(conn, snapshot, collection, id, rule, expand_param, request)
+}
+
+fn view_with(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    collection: &Collection,
+    id: &str,
+    rule: Option<(String, Vec<SqlValue>)>,
+    expand_param: Option<&str>,
+    request: &RequestInfo,
+) -> Result<Value, RecordsError> {
     let mut sql = format!(
         "SELECT {ALIAS}.* FROM {} AS {ALIAS} WHERE {ALIAS}.\"id\" = ?",
         q(&collection.name)
     );
-    let mut params = vec![SqlValue::Text(id)];
-    if let Some((cond, p)) =
-        rule_condition(&snapshot, &collection, &collection.rules.view, &request)?
-    {
+    let mut params = vec![SqlValue::Text(id.to_owned())];
+    if let Some((cond, p)) = rule {
         sql.push_str(&format!(" AND {cond}"));
         params.extend(p);
     }
-    let superuser = request.superuser;
-    let auth_id = auth_id(&request);
-    db.read(move |conn: &Connection| -> Result<Value, RecordsError> {
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-        let mut record = match rows.next()? {
-            Some(row) => record_json(&collection, &names, row, superuser, auth_id.as_deref())?,
-            None => return Err(RecordsError::NotFound),
-        };
-        drop(rows);
-        drop(stmt);
-        if let Some(e) = expand_param.as_deref() {
-            expand::expand(
-                conn,
-                &snapshot,
-                &collection,
-                std::slice::from_mut(&mut record),
-                e,
-                &request,
-            )?;
-        }
-        Ok(record)
-    })
-    .await
+    let auth_id = auth_id(request);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut record = match rows.next()? {
+        Some(row) => record_json(
+            collection,
+            &names,
+            row,
+            request.superuser,
+            auth_id.as_deref(),
+        )?,
+        None => return Err(RecordsError::NotFound),
+    };
+    drop(rows);
+    drop(stmt);
+    if let Some(e) = expand_param {
+        expand::expand(
+            conn,
+            snapshot,
+            collection,
+            std::slice::from_mut(&mut record),
+            e,
+            request,
+        )?;
+    }
+    Ok(record)
 }
 
 fn auth_id(request: &RequestInfo) -> Option<String> {

@@ -407,14 +407,23 @@ fn insert_row(
     Ok(())
 }
 
-/// Create a record from `body`. Returns its id.
-pub async fn create(
-    db: &Db,
+/// A create, checked and ready to run in a write transaction.
+pub struct Create {
     snapshot: Arc<Snapshot>,
     collection: Arc<Collection>,
-    body: Map<String, Value>,
-    request: RequestInfo,
-) -> Result<String, WriteError> {
+    record: Map<String, Value>,
+    rule: Option<(String, Vec<SqlValue>)>,
+    id: String,
+}
+
+/// Check a create of `body` (no store access): rules that need no row, value
+/// normalisation and JSON Schema validation.
+pub fn prepare_create(
+    snapshot: &Arc<Snapshot>,
+    collection: &Arc<Collection>,
+    body: &Map<String, Value>,
+    request: &RequestInfo,
+) -> Result<Create, WriteError> {
     if collection.is_view() {
         return Err(WriteError::Unsupported("Unsupported collection type."));
     }
@@ -454,7 +463,7 @@ pub async fn create(
             _ => {
                 let start = given
                     .unwrap_or_else(|| f.default.clone().unwrap_or_else(|| f.kind.zero_value()));
-                match apply_modifiers(&f.kind, &f.name, start, &body)
+                match apply_modifiers(&f.kind, &f.name, start, body)
                     .and_then(|v| normalize(&f.kind, v))
                 {
                     Ok(v) => v,
@@ -476,7 +485,7 @@ pub async fn create(
             record.remove(&f.name);
         }
     }
-    validate(&collection, &record, &mut errors);
+    validate(collection, &record, &mut errors);
     for f in &collection.fields {
         record
             .entry(f.name.clone())
@@ -485,12 +494,27 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(WriteError::Invalid(errors));
     }
-    let rule_sql = rule_sql(&snapshot, &collection, &collection.rules.create, &request)?;
-    let id_out = id.clone();
-    db.write(move |conn: &Connection| -> Result<(), WriteError> {
+    Ok(Create {
+        rule: rule_sql(snapshot, collection, &collection.rules.create, request)?,
+        snapshot: snapshot.clone(),
+        collection: collection.clone(),
+        record,
+        id,
+    })
+}
+
+impl Create {
+    /// The new record's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Check relations and the create rule on the virtual row, then insert.
+    pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
+        let (collection, record) = (&self.collection, &self.record);
         let mut errors = FieldErrors::new();
         for f in &collection.fields {
-            if missing_relations(conn, &snapshot, &f.kind, &record[&f.name])? {
+            if missing_relations(conn, &self.snapshot, &f.kind, &record[&f.name])? {
                 errors.insert(
                     f.name.clone(),
                     field_error(
@@ -503,8 +527,8 @@ pub async fn create(
         if !errors.is_empty() {
             return Err(WriteError::Invalid(errors));
         }
-        if let Some((cond, params)) = &rule_sql {
-            let row = virtual_row(&collection, &record);
+        if let Some((cond, params)) = &self.rule {
+            let row = virtual_row(collection, record);
             let sql = format!(
                 "SELECT EXISTS (SELECT 1 FROM ({}) AS _m WHERE {cond})",
                 row.sql
@@ -520,21 +544,41 @@ pub async fn create(
                 return Err(WriteError::CreateRuleFailed);
             }
         }
-        insert_row(conn, &collection, &record).map_err(not_unique)
-    })
-    .await?;
-    Ok(id_out)
+        insert_row(conn, collection, record).map_err(not_unique)
+    }
 }
 
-/// Update record `id` with `body` (partial). Returns nothing; read it back to answer.
-pub async fn update(
+/// Create a record from `body`. Returns its id.
+pub async fn create(
     db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    body: Map<String, Value>,
+    request: RequestInfo,
+) -> Result<String, WriteError> {
+    let job = prepare_create(&snapshot, &collection, &body, &request)?;
+    db.write(move |conn: &Connection| job.run(conn).map(|()| job.id))
+        .await
+}
+
+/// An update, checked as far as it can be without the stored row.
+pub struct Update {
     snapshot: Arc<Snapshot>,
     collection: Arc<Collection>,
     id: String,
     body: Map<String, Value>,
-    request: RequestInfo,
-) -> Result<(), WriteError> {
+    rule: Option<(String, Vec<SqlValue>)>,
+    superuser: bool,
+}
+
+/// Check an update of record `id` with `body` (partial) before it runs.
+pub fn prepare_update(
+    snapshot: &Arc<Snapshot>,
+    collection: &Arc<Collection>,
+    id: String,
+    body: Map<String, Value>,
+    request: &RequestInfo,
+) -> Result<Update, WriteError> {
     if collection.is_view() {
         return Err(WriteError::Unsupported("Unsupported collection type."));
     }
@@ -550,16 +594,32 @@ pub async fn update(
             "Changing auth fields is not supported yet.",
         ));
     }
-    let rule_sql = rule_sql(&snapshot, &collection, &collection.rules.update, &request)?;
-    let superuser = request.superuser;
-    db.write(move |conn: &Connection| -> Result<(), WriteError> {
-        // The stored row, only if the rule lets this caller update it.
+    Ok(Update {
+        rule: rule_sql(snapshot, collection, &collection.rules.update, request)?,
+        snapshot: snapshot.clone(),
+        collection: collection.clone(),
+        id,
+        body,
+        superuser: request.superuser,
+    })
+}
+
+impl Update {
+    /// The record's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Load the stored row (only if the rule lets this caller update it), merge, validate
+    /// and write the changed columns.
+    pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
+        let (collection, body, id) = (&self.collection, &self.body, &self.id);
         let mut sql = format!(
             "SELECT _m.* FROM {} AS _m WHERE _m.\"id\" = ?",
             q(&collection.name)
         );
         let mut params = vec![SqlValue::Text(id.clone())];
-        if let Some((cond, p)) = &rule_sql {
+        if let Some((cond, p)) = &self.rule {
             sql.push_str(&format!(" AND {cond}"));
             params.extend(p.iter().cloned());
         }
@@ -586,7 +646,7 @@ pub async fn update(
         let mut errors = FieldErrors::new();
         let mut changed: Vec<(String, Value)> = Vec::new();
         for f in &collection.fields {
-            if f.hidden && !superuser {
+            if f.hidden && !self.superuser {
                 continue;
             }
             let touched = body.contains_key(&f.name)
@@ -602,7 +662,7 @@ pub async fn update(
                         .get(&f.name)
                         .cloned()
                         .unwrap_or_else(|| stored.get(&f.name).cloned().unwrap_or(Value::Null));
-                    match apply_modifiers(&f.kind, &f.name, start, &body)
+                    match apply_modifiers(&f.kind, &f.name, start, body)
                         .and_then(|v| normalize(&f.kind, v))
                     {
                         Ok(v) => v,
@@ -615,16 +675,16 @@ pub async fn update(
             };
             changed.push((f.name.clone(), value));
         }
-        let mut merged = stored.clone();
+        let mut merged = stored;
         for (k, v) in &changed {
             merged.insert(k.clone(), v.clone());
         }
-        validate(&collection, &merged, &mut errors);
+        validate(collection, &merged, &mut errors);
         // Only report errors about what this request changed (stored data was valid).
         errors.retain(|k, _| changed.iter().any(|(c, _)| c == k) || k == "data");
         for (name, value) in &changed {
             if let Some(f) = collection.field(name) {
-                if missing_relations(conn, &snapshot, &f.kind, value)? {
+                if missing_relations(conn, &self.snapshot, &f.kind, value)? {
                     errors.insert(
                         name.clone(),
                         field_error(
@@ -639,7 +699,7 @@ pub async fn update(
             return Err(WriteError::Invalid(errors));
         }
         let mut sets = vec!["\"updated\" = ?1".to_owned()];
-        let mut params: Vec<SqlValue> = vec![SqlValue::Text(now.clone())];
+        let mut params: Vec<SqlValue> = vec![SqlValue::Text(now)];
         for (name, value) in &changed {
             let f = collection.field(name).expect("changed fields are fields");
             params.push(encode(&f.kind, value));
@@ -656,13 +716,123 @@ pub async fn update(
             .execute(rusqlite::params_from_iter(params.iter()))
             .map_err(|e| not_unique(DbError::Sqlite(e)))?;
         Ok(())
-    })
-    .await
+    }
 }
 
-/// Delete record `id`: single relations follow their foreign keys (cascade, set empty,
-/// or refuse); multi-relations elsewhere drop the id, or lose their record when they
-/// cascade.
+/// Update record `id` with `body` (partial). Returns nothing; read it back to answer.
+pub async fn update(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    id: String,
+    body: Map<String, Value>,
+    request: RequestInfo,
+) -> Result<(), WriteError> {
+    let job = prepare_update(&snapshot, &collection, id, body, &request)?;
+    db.write(move |conn: &Connection| job.run(conn)).await
+}
+
+/// Whether record `id` exists in `collection`, whatever the rules (upsert's choice).
+pub fn exists(conn: &Connection, collection: &Collection, id: &str) -> Result<bool, WriteError> {
+    let sql = format!("SELECT 1 FROM {} WHERE \"id\" = ?1", q(&collection.name));
+    Ok(conn.prepare_cached(&sql)?.exists([id])?)
+}
+
+/// A delete, checked as far as it can be without the stored row.
+pub struct Delete {
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    id: String,
+    rule: Option<(String, Vec<SqlValue>)>,
+}
+
+/// Check a delete of record `id` before it runs.
+pub fn prepare_delete(
+    snapshot: &Arc<Snapshot>,
+    collection: &Arc<Collection>,
+    id: String,
+    request: &RequestInfo,
+) -> Result<Delete, WriteError> {
+    if collection.is_view() {
+        return Err(WriteError::Unsupported("Unsupported collection type."));
+    }
+    if !request.superuser && collection.rules.delete.is_none() {
+        return Err(RecordsError::SuperusersOnly.into());
+    }
+    Ok(Delete {
+        rule: rule_sql(snapshot, collection, &collection.rules.delete, request)?,
+        snapshot: snapshot.clone(),
+        collection: collection.clone(),
+        id,
+    })
+}
+
+impl Delete {
+    /// Delete the record: single relations follow their foreign keys (cascade, set
+    /// empty, or refuse); multi-relations elsewhere drop the id, or lose their record
+    /// when they cascade.
+    pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
+        let (snapshot, collection, id) = (&self.snapshot, &self.collection, &self.id);
+        let mut sql = format!(
+            "SELECT 1 FROM {} AS _m WHERE _m.\"id\" = ?",
+            q(&collection.name)
+        );
+        let mut params = vec![SqlValue::Text(id.clone())];
+        if let Some((cond, p)) = &self.rule {
+            sql.push_str(&format!(" AND {cond}"));
+            params.extend(p.iter().cloned());
+        }
+        let exists = conn
+            .prepare_cached(&sql)?
+            .exists(rusqlite::params_from_iter(params.iter()))?;
+        if !exists {
+            return Err(RecordsError::NotFound.into());
+        }
+        // Multi-relations pointing here.
+        for other in snapshot.all() {
+            for f in &other.fields {
+                let FieldKind::Relation(r) = &f.kind else {
+                    continue;
+                };
+                let points_here = r.multiple
+                    && snapshot
+                        .get(&r.collection)
+                        .is_some_and(|t| t.id == collection.id);
+                if !points_here {
+                    continue;
+                }
+                let (t, c) = (q(&other.name), q(&f.name));
+                let holds = format!("EXISTS (SELECT 1 FROM json_each({c}) WHERE value = ?1)");
+                if r.cascade_delete {
+                    conn.execute(&format!("DELETE FROM {t} WHERE {holds}"), [id])?;
+                } else {
+                    conn.execute(
+                        &format!(
+                            "UPDATE {t} SET {c} = (SELECT json_group_array(value) FROM json_each({c}) WHERE value != ?1) WHERE {holds}"
+                        ),
+                        [id],
+                    )?;
+                }
+            }
+        }
+        match conn.execute(
+            &format!("DELETE FROM {} WHERE \"id\" = ?1", q(&collection.name)),
+            [id],
+        ) {
+            Ok(_) => Ok(()),
+            // RESTRICT reports as a trigger constraint.
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER =>
+            {
+                Err(WriteError::Referenced)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Delete record `id` (see [`Delete::run`]).
 pub async fn delete(
     db: &Db,
     snapshot: Arc<Snapshot>,
@@ -670,56 +840,6 @@ pub async fn delete(
     id: String,
     request: RequestInfo,
 ) -> Result<(), WriteError> {
-    if collection.is_view() {
-        return Err(WriteError::Unsupported("Unsupported collection type."));
-    }
-    if !request.superuser && collection.rules.delete.is_none() {
-        return Err(RecordsError::SuperusersOnly.into());
-    }
-    let rule_sql = rule_sql(&snapshot, &collection, &collection.rules.delete, &request)?;
-    db.write(move |conn: &Connection| -> Result<(), WriteError> {
-        let mut sql = format!("SELECT 1 FROM {} AS _m WHERE _m.\"id\" = ?", q(&collection.name));
-        let mut params = vec![SqlValue::Text(id.clone())];
-        if let Some((cond, p)) = &rule_sql {
-            sql.push_str(&format!(" AND {cond}"));
-            params.extend(p.iter().cloned());
-        }
-        let exists = conn.prepare_cached(&sql)?.exists(rusqlite::params_from_iter(params.iter()))?;
-        if !exists {
-            return Err(RecordsError::NotFound.into());
-        }
-        // Multi-relations pointing here.
-        for other in snapshot.all() {
-            for f in &other.fields {
-                let FieldKind::Relation(r) = &f.kind else { continue };
-                let points_here = r.multiple && snapshot.get(&r.collection).is_some_and(|t| t.id == collection.id);
-                if !points_here {
-                    continue;
-                }
-                let (t, c) = (q(&other.name), q(&f.name));
-                let holds = format!("EXISTS (SELECT 1 FROM json_each({c}) WHERE value = ?1)");
-                if r.cascade_delete {
-                    conn.execute(&format!("DELETE FROM {t} WHERE {holds}"), [&id])?;
-                } else {
-                    conn.execute(
-                        &format!(
-                            "UPDATE {t} SET {c} = (SELECT json_group_array(value) FROM json_each({c}) WHERE value != ?1) WHERE {holds}"
-                        ),
-                        [&id],
-                    )?;
-                }
-            }
-        }
-        match conn.execute(&format!("DELETE FROM {} WHERE \"id\" = ?1", q(&collection.name)), [&id]) {
-            Ok(_) => Ok(()),
-            // RESTRICT reports as a trigger constraint.
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => {
-                Err(WriteError::Referenced)
-            }
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await
+    let job = prepare_delete(&snapshot, &collection, id, &request)?;
+    db.write(move |conn: &Connection| job.run(conn)).await
 }

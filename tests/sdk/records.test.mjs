@@ -123,3 +123,35 @@ test("health", async () => {
   assert.equal(health.code, 200);
   assert.equal(health.message, "API is healthy.");
 });
+
+test("createBatch: create, update, upsert and delete in one transaction", async () => {
+  const batch = guest.createBatch();
+  batch.collection("notes").create({ id: "sdkbatch0000001", title: "batched" });
+  batch.collection("notes").update("sdkbatch0000001", { "views+": 3 });
+  batch.collection("notes").upsert({ id: "sdkbatch0000002", title: "upserted" });
+  batch.collection("notes").upsert({ id: "sdkbatch0000002", title: "upserted again" });
+  const results = await batch.send();
+  assert.equal(results.length, 4);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    [200, 200, 200, 200],
+  );
+  assert.equal(results[1].body.views, 3);
+  assert.equal(results[3].body.title, "upserted again");
+  const stored = await guest.collection("notes").getOne("sdkbatch0000002");
+  assert.equal(stored.title, "upserted again");
+
+  // deleteRule is null: the whole batch fails, naming the item, and nothing is kept.
+  const failing = guest.createBatch();
+  failing.collection("notes").create({ id: "sdkbatch0000003", title: "rolled back" });
+  failing.collection("notes").delete("sdkbatch0000001");
+  await assert.rejects(failing.send(), (err) => {
+    assert.ok(err instanceof ClientResponseError);
+    assert.equal(err.status, 400);
+    assert.equal(err.response.message, "Batch transaction failed.");
+    assert.equal(err.response.data.requests["1"].code, "batch_request_failed");
+    assert.equal(err.response.data.requests["1"].response.status, 403);
+    return true;
+  });
+  await assert.rejects(guest.collection("notes").getOne("sdkbatch0000003"), (err) => err.status === 404);
+});

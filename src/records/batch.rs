@@ -1,0 +1,186 @@
+//! Batch writes (API.md Part B §8): every item runs in one write transaction, in order,
+//! under the same checks and rules as alone; the first failure rolls everything back.
+//!
+//! Items are checked before the transaction where they can be (creates validate their
+//! values, updates and deletes compile their rules), so the writer thread only does the
+//! work that needs the store. Failures found early are still reported in item order.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use super::write::{self, Create, Delete, Update, WriteError};
+use super::{view_on, RecordsError};
+use crate::db::{Db, DbError};
+use crate::query::RequestInfo;
+use crate::schema::{Collection, Snapshot};
+
+/// What one item does.
+#[derive(Clone, Debug)]
+pub enum Action {
+    Create,
+    Update(String),
+    /// Update when `body.id` names an existing record, create otherwise.
+    Upsert,
+    Delete(String),
+}
+
+/// One sub-request, already routed to its collection.
+pub struct Item {
+    pub action: Action,
+    pub collection: Arc<Collection>,
+    pub body: Map<String, Value>,
+    pub request: RequestInfo,
+    pub expand: Option<String>,
+}
+
+/// What one item answers once the batch committed.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The written record, as the caller may view it.
+    Record(Value),
+    /// Written, but the viewRule hides it from this caller.
+    Hidden,
+    Deleted,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("batch item {index} failed: {error}")]
+    Item { index: usize, error: WriteError },
+    /// The batch ran past its time limit before item `index`.
+    #[error("batch timed out at item {index}")]
+    Timeout { index: usize },
+    /// Every item ran, and the caller asked for the batch to be rolled back (an item
+    /// after them was refused before it could run).
+    #[error("batch rolled back")]
+    RolledBack,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+enum Job {
+    Create(Result<Create, WriteError>),
+    Update(Result<Update, WriteError>),
+    Delete(Result<Delete, WriteError>),
+    Upsert,
+}
+
+/// Run `items` in one transaction. Nothing is written unless every item succeeds and
+/// `roll_back` is false.
+pub async fn run(
+    db: &Db,
+    snapshot: Arc<Snapshot>,
+    items: Vec<Item>,
+    roll_back: bool,
+    timeout: Duration,
+) -> Result<Vec<Outcome>, BatchError> {
+    let deadline = Instant::now() + timeout;
+    let jobs: Vec<(Item, Job)> = items
+        .into_iter()
+        .map(|item| {
+            let job = match &item.action {
+                Action::Create => Job::Create(write::prepare_create(
+                    &snapshot,
+                    &item.collection,
+                    &item.body,
+                    &item.request,
+                )),
+                Action::Update(id) => Job::Update(write::prepare_update(
+                    &snapshot,
+                    &item.collection,
+                    id.clone(),
+                    item.body.clone(),
+                    &item.request,
+                )),
+                Action::Delete(id) => Job::Delete(write::prepare_delete(
+                    &snapshot,
+                    &item.collection,
+                    id.clone(),
+                    &item.request,
+                )),
+                Action::Upsert => Job::Upsert,
+            };
+            (item, job)
+        })
+        .collect();
+    db.write(move |conn: &Connection| {
+        let mut out = Vec::with_capacity(jobs.len());
+        for (index, (item, job)) in jobs.into_iter().enumerate() {
+            if Instant::now() > deadline {
+                return Err(BatchError::Timeout { index });
+            }
+            let outcome = run_one(conn, &snapshot, &item, job)
+                .map_err(|error| BatchError::Item { index, error })?;
+            out.push(outcome);
+        }
+        if roll_back {
+            return Err(BatchError::RolledBack);
+        }
+        Ok(out)
+    })
+    .await
+}
+
+fn run_one(
+    conn: &Connection,
+    snapshot: &Arc<Snapshot>,
+    item: &Item,
+    job: Job,
+) -> Result<Outcome, WriteError> {
+    let id = match job {
+        Job::Create(job) => {
+            let job = job?;
+            job.run(conn)?;
+            job.id().to_owned()
+        }
+        Job::Update(job) => {
+            let job = job?;
+            job.run(conn)?;
+            job.id().to_owned()
+        }
+        Job::Delete(job) => {
+            job?.run(conn)?;
+            return Ok(Outcome::Deleted);
+        }
+        Job::Upsert => upsert(conn, snapshot, item)?,
+    };
+    match view_on(
+        conn,
+        snapshot,
+        &item.collection,
+        &id,
+        item.expand.as_deref(),
+        &item.request,
+    ) {
+        Ok(record) => Ok(Outcome::Record(record)),
+        Err(RecordsError::NotFound | RecordsError::SuperusersOnly) => Ok(Outcome::Hidden),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Update the record `body.id` names if it exists, else create it. Returns the id.
+fn upsert(conn: &Connection, snapshot: &Arc<Snapshot>, item: &Item) -> Result<String, WriteError> {
+    let existing = match item.body.get("id") {
+        Some(Value::String(id)) if !id.is_empty() => {
+            write::exists(conn, &item.collection, id)?.then(|| id.clone())
+        }
+        _ => None,
+    };
+    match existing {
+        Some(id) => {
+            let mut body = item.body.clone();
+            body.remove("id");
+            write::prepare_update(snapshot, &item.collection, id.clone(), body, &item.request)?
+                .run(conn)?;
+            Ok(id)
+        }
+        None => {
+            let job = write::prepare_create(snapshot, &item.collection, &item.body, &item.request)?;
+            job.run(conn)?;
+            Ok(job.id().to_owned())
+        }
+    }
+}
