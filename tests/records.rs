@@ -793,3 +793,37 @@ async fn form_bodies_infer_values_and_merge_json_payloads() {
         "a numeric password is compared as text"
     );
 }
+
+#[tokio::test]
+async fn list_totals_follow_every_commit() {
+    let (app, token) = setup().await;
+    let total = |a: &common::Answer| a.body["totalItems"].as_u64().unwrap();
+    let uri = "/api/collections/posts/records?perPage=1";
+    let before = total(&app.get(uri, Some(&token)).await);
+    assert_eq!(before, 3);
+    // Served twice with nothing committed in between: the same answer.
+    assert_eq!(total(&app.get(uri, Some(&token)).await), 3);
+    for n in 1..=3u64 {
+        let a = app
+            .post(
+                "/api/collections/posts/records",
+                json!({"title": format!("new {n}")}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert_eq!(total(&app.get(uri, Some(&token)).await), 3 + n);
+    }
+    // A filter and a rule are part of what is cached: different answers, both right.
+    let guest = app
+        .get("/api/collections/posts/records?perPage=1", None)
+        .await;
+    assert_eq!(total(&guest), 2, "listRule: published only");
+    let filtered = app
+        .get(
+            "/api/collections/posts/records?perPage=1&filter=title~'new'",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(total(&filtered), 3);
+}

@@ -13,6 +13,7 @@
 
 mod checkpoint;
 mod conn;
+mod counts;
 pub mod migrate;
 pub mod params;
 pub mod superusers;
@@ -103,6 +104,25 @@ impl DbOptions {
     }
 }
 
+/// Cached `count(*)` for one read (see [`Db::read_counting`]).
+pub struct Counter {
+    counts: Arc<counts::Counts>,
+    commit: u64,
+}
+
+impl Counter {
+    /// The single integer `sql` returns, reused while nothing committed (at most
+    /// [`counts::MAX_AGE`] old, for writes from other processes).
+    pub fn count(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        params: &[rusqlite::types::Value],
+    ) -> Result<i64, DbError> {
+        self.counts.count(conn, self.commit, sql, params)
+    }
+}
+
 /// One SQLite database file. Cheap to clone.
 #[derive(Clone)]
 pub struct Db(Arc<Inner>);
@@ -114,6 +134,7 @@ struct Inner {
     write_timeout: Duration,
     closed: AtomicBool,
     stats: Arc<WriterStats>,
+    counts: Arc<counts::Counts>,
     background: Mutex<Option<Background>>,
 }
 
@@ -147,6 +168,7 @@ impl Db {
             write_timeout: options.write_timeout,
             closed: AtomicBool::new(false),
             stats,
+            counts: Arc::default(),
             background: Mutex::new(Some(Background {
                 writer,
                 checkpointer,
@@ -161,6 +183,23 @@ impl Db {
     /// Counters of the writer (commits, jobs, batch sizes).
     pub fn writer_stats(&self) -> &WriterStats {
         &self.0.stats
+    }
+
+    /// Run `f` on a read-only connection, off the async workers. `f` also gets a
+    /// [`Counter`] for `count(*)` queries whose answers may be reused until a commit.
+    pub async fn read_counting<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection, &Counter) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        // Read before the query runs: a commit in between makes the entry stale, never
+        // a stale entry fresh.
+        let counter = Counter {
+            counts: self.0.counts.clone(),
+            commit: self.0.stats.commits.load(Ordering::Acquire),
+        };
+        self.read(move |conn| f(conn, &counter)).await
     }
 
     /// Run `f` on a read-only connection, off the async workers.

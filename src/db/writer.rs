@@ -248,7 +248,8 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, stats: &WriterStats) {
         };
         match outcome {
             Ok(()) => {
-                stats.commits.fetch_add(1, Ordering::Relaxed);
+                // Release: a reader that sees the new number also sees the commit.
+                stats.commits.fetch_add(1, Ordering::Release);
                 stats.max_batch.fetch_max(in_transaction, Ordering::Relaxed);
                 for r in ran {
                     (r.deliver)(None);

@@ -149,39 +149,36 @@ pub async fn list(
     let superuser = request.superuser;
     let auth_id = auth_id(&request);
     let expand_param = query.expand.clone();
-    db.read(move |conn: &Connection| -> Result<Page, RecordsError> {
-        let mut select_params = params.clone();
-        select_params.push(SqlValue::Integer(limit));
-        select_params.push(SqlValue::Integer(offset));
-        let mut stmt = conn.prepare_cached(&select)?;
-        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let mut rows = stmt.query(rusqlite::params_from_iter(select_params.iter()))?;
-        let mut items = Vec::new();
-        while let Some(row) = rows.next()? {
-            items.push(record_json(
-                &collection,
-                &names,
-                row,
-                superuser,
-                auth_id.as_deref(),
-            )?);
-        }
-        drop(rows);
-        drop(stmt);
-        if let Some(e) = expand_param.as_deref() {
-            expand::expand(conn, &snapshot, &collection, &mut items, e, &request)?;
-        }
-        let total = match &count {
-            Some(sql) => {
-                let n: i64 = conn
-                    .prepare_cached(sql)?
-                    .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
-                Some(n as u64)
+    db.read_counting(
+        move |conn: &Connection, counter| -> Result<Page, RecordsError> {
+            let mut select_params = params.clone();
+            select_params.push(SqlValue::Integer(limit));
+            select_params.push(SqlValue::Integer(offset));
+            let mut stmt = conn.prepare_cached(&select)?;
+            let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let mut rows = stmt.query(rusqlite::params_from_iter(select_params.iter()))?;
+            let mut items = Vec::new();
+            while let Some(row) = rows.next()? {
+                items.push(record_json(
+                    &collection,
+                    &names,
+                    row,
+                    superuser,
+                    auth_id.as_deref(),
+                )?);
             }
-            None => None,
-        };
-        Ok(Page { items, total })
-    })
+            drop(rows);
+            drop(stmt);
+            if let Some(e) = expand_param.as_deref() {
+                expand::expand(conn, &snapshot, &collection, &mut items, e, &request)?;
+            }
+            let total = match &count {
+                Some(sql) => Some(counter.count(conn, sql, &params)? as u64),
+                None => None,
+            };
+            Ok(Page { items, total })
+        },
+    )
     .await
 }
 
