@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::password::Hasher;
+use crate::auth::records::AuthRecords;
 use crate::auth::Superusers;
 use crate::collections::Collections;
 use crate::config::Config;
@@ -17,6 +18,7 @@ struct Inner {
     aux: Db,
     collections: Collections,
     superusers: Superusers,
+    auth_records: AuthRecords,
 }
 
 impl AppState {
@@ -35,13 +37,16 @@ impl AppState {
                 .await??;
         let hasher = Hasher::new(config.password_hash_concurrency);
         let collections = Collections::open(data.clone(), Some(config.migrations_path())).await?;
-        let superusers = Superusers::new(data.clone(), hasher, collections.registry().clone());
+        let superusers =
+            Superusers::new(data.clone(), hasher.clone(), collections.registry().clone());
+        let auth_records = AuthRecords::new(data.clone(), hasher, collections.registry().clone());
         Ok(Self(Arc::new(Inner {
             config,
             data,
             aux,
             collections,
             superusers,
+            auth_records,
         })))
     }
 
@@ -61,6 +66,10 @@ impl AppState {
 
     pub fn collections(&self) -> &Collections {
         &self.0.collections
+    }
+
+    pub fn auth_records(&self) -> &AuthRecords {
+        &self.0.auth_records
     }
 
     pub fn superusers(&self) -> &Superusers {

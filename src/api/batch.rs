@@ -233,6 +233,7 @@ async fn run(
     }
     let outcomes = batch::run(
         state.data(),
+        state.auth_records().hasher(),
         state.collections().snapshot(),
         items,
         refused.is_some(),
@@ -260,7 +261,7 @@ async fn run(
                 }
                 json!({"status": 200, "body": record})
             }
-            Outcome::Hidden | Outcome::Deleted => json!({"status": 204, "body": null}),
+            Outcome::Deleted => json!({"status": 204, "body": null}),
         })
         .collect();
     Ok(Json(Value::Array(answers)))

@@ -137,6 +137,7 @@ impl From<AuthError> for ApiError {
                 "validation_invalid_token",
                 "Invalid or expired install token.",
             ),
+            AuthError::Forbidden(message) => ApiError::forbidden(message),
             AuthError::Busy => ApiError::status_default(StatusCode::SERVICE_UNAVAILABLE),
             AuthError::Db(e) => e.into(),
             AuthError::Internal(cause) => ApiError::internal(cause),

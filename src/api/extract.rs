@@ -9,6 +9,7 @@ use axum::http::{header, request::Parts, StatusCode};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use crate::auth::records::RecordSession;
 use crate::auth::token::Claims;
 use crate::db::superusers::SuperuserRow;
 use crate::state::AppState;
@@ -184,6 +185,8 @@ impl Body {
 pub enum Auth {
     Guest,
     Superuser(Box<Session>),
+    /// A record of a user auth collection (`users`, …).
+    Record(Box<RecordSession>),
 }
 
 /// An authenticated caller: the record, its verified token claims and the raw token.
@@ -230,7 +233,10 @@ impl FromRequestParts<AppState> for Auth {
                     claims,
                     token: token.to_owned(),
                 })),
-                None => Auth::Guest,
+                None => match state.auth_records().from_token(token).await? {
+                    Some(session) => Auth::Record(Box::new(session)),
+                    None => Auth::Guest,
+                },
             },
         };
         parts.extensions.insert(auth.clone());
@@ -249,6 +255,9 @@ impl FromRequestParts<AppState> for Superuser {
             Auth::Superuser(session) => Ok(Superuser(session.record)),
             Auth::Guest => Err(ApiError::unauthorized(
                 "The request requires valid superuser authorization token.",
+            )),
+            Auth::Record(_) => Err(ApiError::forbidden(
+                "The authorized record is not allowed to perform this action.",
             )),
         }
     }

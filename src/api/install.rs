@@ -10,9 +10,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
 
+use super::auth::auth_response;
 use super::error::ApiError;
 use super::extract::Body;
-use super::superusers::auth_response;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -5,6 +5,7 @@
 // boxing it would cost every handler an allocation-shaped API for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 pub mod batch;
 pub mod collections;
 pub mod error;
@@ -15,7 +16,6 @@ pub mod install;
 pub mod list;
 pub mod middleware;
 pub mod records;
-pub mod superusers;
 
 use axum::Router;
 
@@ -26,7 +26,7 @@ pub fn router(config: &crate::config::Config) -> Router<AppState> {
     Router::new()
         .merge(batch::router(config.batch_max_body_size))
         .merge(health::router())
-        .merge(superusers::router())
+        .merge(auth::router())
         .merge(install::router())
         .merge(collections::router())
         .merge(records::router())

@@ -39,13 +39,16 @@ pub(super) fn write_error(e: WriteError, failed: &'static str) -> ApiError {
         }
         WriteError::CreateRuleFailed => ApiError::bad_request(failed),
         WriteError::Unsupported(message) => ApiError::bad_request(message),
+        WriteError::Auth(e) => e.into(),
         WriteError::Referenced => ApiError::bad_request(
             "Failed to delete record. Make sure that the record is not part of a required relation reference.",
         ),
     }
 }
 
-/// The record as this caller may view it (200), or 204 when its viewRule hides it.
+/// The record as this caller may view it. When its viewRule hides it, only what the
+/// caller already knows: `{collectionId, collectionName, id}` (RELIABILITY.md A-16;
+/// PocketBase returns the whole record, which leaks fields the caller may not read).
 async fn answer_with_record(
     state: &AppState,
     c: std::sync::Arc<Collection>,
@@ -53,6 +56,7 @@ async fn answer_with_record(
     info: RequestInfo,
 ) -> Result<Response, ApiError> {
     let expand = query_param(info.query_value("expand"), "");
+    let (c_ref, id_ref) = (c.clone(), id.clone());
     match records::view(
         state.data(),
         state.collections().snapshot(),
@@ -65,7 +69,7 @@ async fn answer_with_record(
     {
         Ok(record) => Ok(Json(record).into_response()),
         Err(RecordsError::NotFound | RecordsError::SuperusersOnly) => {
-            Ok(StatusCode::NO_CONTENT.into_response())
+            Ok(Json(records::id_only(&c_ref, &id_ref)).into_response())
         }
         Err(e) => Err(e.into()),
     }
@@ -86,6 +90,7 @@ async fn create_record(
     info.body = data.clone();
     let id = write::create(
         state.data(),
+        state.auth_records().hasher(),
         state.collections().snapshot(),
         c.clone(),
         data,
@@ -111,6 +116,7 @@ async fn update_record(
     info.body = data.clone();
     write::update(
         state.data(),
+        state.auth_records().hasher(),
         state.collections().snapshot(),
         c.clone(),
         id.clone(),
@@ -203,6 +209,9 @@ pub fn request_info(
         if info.query_value(&k).is_none() {
             info.query.push((k.into_owned(), v.into_owned()));
         }
+    }
+    if let Auth::Record(session) = auth {
+        info.auth = Some(session.auth_record());
     }
     if let Auth::Superuser(session) = auth {
         info.superuser = true;

@@ -5,6 +5,7 @@
 //! statuses in `api/error.rs`.
 
 pub mod password;
+pub mod records;
 pub mod superusers;
 pub mod token;
 
@@ -25,6 +26,9 @@ pub enum AuthError {
     AlreadyInstalled,
     #[error("the install token is invalid or expired")]
     InvalidInstallToken,
+    /// The collection does not allow this (403 with the message).
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("too many password hashes in progress")]
     Busy,
     #[error(transparent)]

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::write::{self, Create, Delete, Update, WriteError};
 use super::{view_on, RecordsError};
+use crate::auth::password::Hasher;
 use crate::db::{Db, DbError};
 use crate::query::RequestInfo;
 use crate::schema::{Collection, Snapshot};
@@ -41,8 +42,6 @@ pub struct Item {
 pub enum Outcome {
     /// The written record, as the caller may view it.
     Record(Value),
-    /// Written, but the viewRule hides it from this caller.
-    Hidden,
     Deleted,
 }
 
@@ -65,13 +64,14 @@ enum Job {
     Create(Result<Create, WriteError>),
     Update(Result<Update, WriteError>),
     Delete(Result<Delete, WriteError>),
-    Upsert,
+    Upsert(write::Secrets),
 }
 
 /// Run `items` in one transaction. Nothing is written unless every item succeeds and
 /// `roll_back` is false.
 pub async fn run(
     db: &Db,
+    hasher: &Hasher,
     snapshot: Arc<Snapshot>,
     items: Vec<Item>,
     roll_back: bool,
@@ -101,11 +101,37 @@ pub async fn run(
                     id.clone(),
                     &item.request,
                 )),
-                Action::Upsert => Job::Upsert,
+                Action::Upsert => Job::Upsert(write::Secrets::default()),
             };
             (item, job)
         })
         .collect();
+    // Password hashes and oldPassword checks are slow by design: done here, never on
+    // the writer.
+    let mut ready = Vec::with_capacity(jobs.len());
+    for (item, job) in jobs {
+        let upsert_id = item.body.get("id").and_then(Value::as_str);
+        let job = match job {
+            Job::Create(Ok(c)) => {
+                let s = write::secrets(db, hasher, &item.collection, None, &item.body).await;
+                Job::Create(s.map(|s| c.with_secrets(s)))
+            }
+            Job::Update(Ok(u)) => {
+                let s =
+                    write::secrets(db, hasher, &item.collection, Some(u.id()), &item.body).await;
+                Job::Update(s.map(|s| u.with_secrets(s)))
+            }
+            Job::Upsert(_) => {
+                match write::secrets(db, hasher, &item.collection, upsert_id, &item.body).await {
+                    Ok(s) => Job::Upsert(s),
+                    Err(e) => Job::Create(Err(e)),
+                }
+            }
+            other => other,
+        };
+        ready.push((item, job));
+    }
+    let jobs = ready;
     db.write(move |conn: &Connection| {
         let mut out = Vec::with_capacity(jobs.len());
         for (index, (item, job)) in jobs.into_iter().enumerate() {
@@ -145,7 +171,7 @@ fn run_one(
             job?.run(conn)?;
             return Ok(Outcome::Deleted);
         }
-        Job::Upsert => upsert(conn, snapshot, item)?,
+        Job::Upsert(secrets) => upsert(conn, snapshot, item, secrets)?,
     };
     match view_on(
         conn,
@@ -156,13 +182,20 @@ fn run_one(
         &item.request,
     ) {
         Ok(record) => Ok(Outcome::Record(record)),
-        Err(RecordsError::NotFound | RecordsError::SuperusersOnly) => Ok(Outcome::Hidden),
+        Err(RecordsError::NotFound | RecordsError::SuperusersOnly) => {
+            Ok(Outcome::Record(super::id_only(&item.collection, &id)))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// Update the record `body.id` names if it exists, else create it. Returns the id.
-fn upsert(conn: &Connection, snapshot: &Arc<Snapshot>, item: &Item) -> Result<String, WriteError> {
+fn upsert(
+    conn: &Connection,
+    snapshot: &Arc<Snapshot>,
+    item: &Item,
+    secrets: write::Secrets,
+) -> Result<String, WriteError> {
     let existing = match item.body.get("id") {
         Some(Value::String(id)) if !id.is_empty() => {
             write::exists(conn, &item.collection, id)?.then(|| id.clone())
@@ -174,11 +207,13 @@ fn upsert(conn: &Connection, snapshot: &Arc<Snapshot>, item: &Item) -> Result<St
             let mut body = item.body.clone();
             body.remove("id");
             write::prepare_update(snapshot, &item.collection, id.clone(), body, &item.request)?
+                .with_secrets(secrets)
                 .run(conn)?;
             Ok(id)
         }
         None => {
-            let job = write::prepare_create(snapshot, &item.collection, &item.body, &item.request)?;
+            let job = write::prepare_create(snapshot, &item.collection, &item.body, &item.request)?
+                .with_secrets(secrets);
             job.run(conn)?;
             Ok(job.id().to_owned())
         }

@@ -12,13 +12,15 @@ use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
 use super::RecordsError;
+use crate::auth::password::Hasher;
+use crate::auth::{is_valid_email, AuthError};
 use crate::db::{Db, DbError};
 use crate::query::compile::virtual_row;
 use crate::query::{compile_where, parse, Mode, RequestInfo, Scope};
 use crate::schema::field::{Autodate, FieldKind};
 use crate::schema::value::{encode, is_zero};
 use crate::schema::{quote_ident as q, Collection, Snapshot};
-use crate::util::{new_id, normalize_datetime, now_string};
+use crate::util::{new_id, normalize_datetime, now_string, random_string};
 
 /// Field errors, as `data.<field> = {code, message}`.
 pub type FieldErrors = Map<String, Value>;
@@ -40,6 +42,9 @@ pub enum WriteError {
     /// Still referenced by a required relation.
     #[error("referenced by a required relation")]
     Referenced,
+    /// Hashing or checking a password failed (busy, or an internal error).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 impl From<DbError> for WriteError {
@@ -407,6 +412,234 @@ fn insert_row(
     Ok(())
 }
 
+/// Length of a generated `tokenKey`.
+const TOKEN_KEY_LEN: usize = 50;
+
+/// The collection's password length policy (`auth.password`), in characters.
+fn password_policy(collection: &Collection) -> (usize, usize) {
+    let p = collection.auth.as_ref().and_then(|a| a.get("password"));
+    let n = |key: &str, default: u64| {
+        p.and_then(|p| p.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(default) as usize
+    };
+    (n("minLength", 8), n("maxLength", 71))
+}
+
+/// Check `password` and `passwordConfirm` in `body`; the password when both are fine.
+fn check_password(
+    collection: &Collection,
+    body: &Map<String, Value>,
+    required: bool,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let password = match body.get("password") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errors.insert(
+                "password".into(),
+                field_error("validation_invalid_value", "Must be a string."),
+            );
+            return None;
+        }
+    };
+    let Some(password) = password else {
+        if required {
+            errors.insert(
+                "password".into(),
+                field_error("validation_required", "Cannot be blank."),
+            );
+        }
+        return None;
+    };
+    let (min, max) = password_policy(collection);
+    let n = password.chars().count();
+    if n < min {
+        errors.insert(
+            "password".into(),
+            field_error(
+                "validation_min_text_constraint",
+                format!("Must be at least {min} character(s)."),
+            ),
+        );
+        return None;
+    }
+    if n > max {
+        errors.insert(
+            "password".into(),
+            field_error(
+                "validation_max_text_constraint",
+                format!("Must be less than {max} character(s)."),
+            ),
+        );
+        return None;
+    }
+    if body.get("passwordConfirm").and_then(Value::as_str) != Some(password.as_str()) {
+        errors.insert(
+            "passwordConfirm".into(),
+            field_error("validation_values_mismatch", "Values don't match."),
+        );
+        return None;
+    }
+    Some(password)
+}
+
+/// `email` from `body`, trimmed and checked.
+fn check_email(
+    body: &Map<String, Value>,
+    required: bool,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    match body.get("email") {
+        None | Some(Value::Null) => {
+            if required {
+                errors.insert(
+                    "email".into(),
+                    field_error("validation_required", "Cannot be blank."),
+                );
+            }
+            None
+        }
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            if required {
+                errors.insert(
+                    "email".into(),
+                    field_error("validation_required", "Cannot be blank."),
+                );
+            }
+            None
+        }
+        Some(Value::String(s)) if is_valid_email(s.trim()) => Some(s.trim().to_owned()),
+        Some(_) => {
+            errors.insert(
+                "email".into(),
+                field_error("validation_is_email", "Must be a valid email address."),
+            );
+            None
+        }
+    }
+}
+
+/// A boolean system field (`emailVisibility`, `verified`) from `body`.
+fn check_bool(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -> Option<bool> {
+    match body.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            errors.insert(
+                key.into(),
+                field_error("validation_invalid_value", "Must be a boolean."),
+            );
+            None
+        }
+    }
+}
+
+/// What an auth-record write computes off the writer thread: the new password's hash,
+/// and the stored hash `oldPassword` was checked against, if it matched.
+#[derive(Clone, Debug, Default)]
+pub struct Secrets {
+    new_hash: Option<String>,
+    old_matched: Option<String>,
+}
+
+/// Hash the new password in `body` and check `oldPassword` against record `id`'s
+/// stored hash. Nothing to do outside auth collections.
+pub async fn secrets(
+    db: &Db,
+    hasher: &Hasher,
+    collection: &Arc<Collection>,
+    id: Option<&str>,
+    body: &Map<String, Value>,
+) -> Result<Secrets, WriteError> {
+    let mut out = Secrets::default();
+    if !collection.is_auth() {
+        return Ok(out);
+    }
+    let mut ignored = FieldErrors::new();
+    if let Some(password) = check_password(collection, body, false, &mut ignored) {
+        out.new_hash = Some(hasher.hash(password).await?);
+    }
+    if let (Some(id), Some(old)) = (id, body.get("oldPassword").and_then(Value::as_str)) {
+        let sql = format!(
+            "SELECT \"password\" FROM {} WHERE \"id\" = ?1",
+            q(&collection.name)
+        );
+        let id = id.to_owned();
+        let stored: Option<String> = db
+            .read(
+                move |conn: &Connection| -> Result<Option<String>, WriteError> {
+                    use rusqlite::OptionalExtension as _;
+                    Ok(conn
+                        .prepare_cached(&sql)?
+                        .query_row([id], |r| r.get(0))
+                        .optional()?)
+                },
+            )
+            .await?;
+        let ok = hasher
+            .verify(old.to_owned(), stored.clone().filter(|h| !h.is_empty()))
+            .await?;
+        if ok {
+            out.old_matched = stored;
+        }
+    }
+    Ok(out)
+}
+
+/// Does `rule` (compiled) hold for the row `from_sql` selects (alias `_m`)?
+fn holds(
+    conn: &Connection,
+    from_sql: &str,
+    from_params: &[SqlValue],
+    rule: &(String, Vec<SqlValue>),
+) -> Result<bool, WriteError> {
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {from_sql} WHERE {})", rule.0);
+    let all: Vec<SqlValue> = from_params.iter().chain(rule.1.iter()).cloned().collect();
+    Ok(conn.query_row(&sql, rusqlite::params_from_iter(all.iter()), |r| r.get(0))?)
+}
+
+/// The manageRule for this caller: `None` = superuser (always a manager),
+/// `Some(None)` = nobody else, `Some(Some(cond))` = who matches.
+type Manage = Option<Option<(String, Vec<SqlValue>)>>;
+
+fn manage_rule(
+    snapshot: &Snapshot,
+    collection: &Collection,
+    request: &RequestInfo,
+) -> Result<Manage, WriteError> {
+    if request.superuser {
+        return Ok(None);
+    }
+    Ok(Some(match collection.rules.manage.as_deref() {
+        None => None,
+        Some(r) if r.trim().is_empty() => Some(("1".to_owned(), Vec::new())),
+        Some(r) => Some(check_rule_sql(snapshot, collection, r, request)?),
+    }))
+}
+
+fn is_manager(
+    conn: &Connection,
+    manage: &Manage,
+    from_sql: &str,
+    from_params: &[SqlValue],
+) -> Result<bool, WriteError> {
+    match manage {
+        None => Ok(true),
+        Some(None) => Ok(false),
+        Some(Some(rule)) => holds(conn, from_sql, from_params, rule),
+    }
+}
+
+fn mismatch(errors: &mut FieldErrors, key: &str) {
+    errors.insert(
+        key.into(),
+        field_error("validation_values_mismatch", "Values don't match."),
+    );
+}
+
 /// A create, checked and ready to run in a write transaction.
 pub struct Create {
     snapshot: Arc<Snapshot>,
@@ -414,6 +647,9 @@ pub struct Create {
     record: Map<String, Value>,
     rule: Option<(String, Vec<SqlValue>)>,
     id: String,
+    /// Auth collections: who may set `verified`, when the request sets it.
+    manage: Option<Manage>,
+    secrets: Secrets,
 }
 
 /// Check a create of `body` (no store access): rules that need no row, value
@@ -426,11 +662,6 @@ pub fn prepare_create(
 ) -> Result<Create, WriteError> {
     if collection.is_view() {
         return Err(WriteError::Unsupported("Unsupported collection type."));
-    }
-    if collection.is_auth() {
-        return Err(WriteError::Unsupported(
-            "Creating auth records is not supported yet.",
-        ));
     }
     if !request.superuser && collection.rules.create.is_none() {
         return Err(RecordsError::SuperusersOnly.into());
@@ -491,6 +722,21 @@ pub fn prepare_create(
             .entry(f.name.clone())
             .or_insert_with(|| f.kind.zero_value());
     }
+    let mut manage = None;
+    if collection.is_auth() {
+        let email = check_email(body, true, &mut errors);
+        check_password(collection, body, true, &mut errors);
+        let visible = check_bool(body, "emailVisibility", &mut errors).unwrap_or(false);
+        let verified = check_bool(body, "verified", &mut errors).unwrap_or(false);
+        if verified {
+            manage = Some(manage_rule(snapshot, collection, request)?);
+        }
+        record.insert("email".into(), json!(email.unwrap_or_default()));
+        record.insert("emailVisibility".into(), json!(visible));
+        record.insert("verified".into(), json!(verified));
+        record.insert("password".into(), json!(""));
+        record.insert("tokenKey".into(), json!(random_string(TOKEN_KEY_LEN)));
+    }
     if !errors.is_empty() {
         return Err(WriteError::Invalid(errors));
     }
@@ -500,6 +746,8 @@ pub fn prepare_create(
         collection: collection.clone(),
         record,
         id,
+        manage,
+        secrets: Secrets::default(),
     })
 }
 
@@ -509,9 +757,33 @@ impl Create {
         &self.id
     }
 
+    /// Give the job what [`secrets`] computed (auth collections).
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
     /// Check relations and the create rule on the virtual row, then insert.
     pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
-        let (collection, record) = (&self.collection, &self.record);
+        let collection = &self.collection;
+        let mut record = std::borrow::Cow::Borrowed(&self.record);
+        if collection.is_auth() {
+            let hash = self.secrets.new_hash.clone().ok_or_else(|| {
+                WriteError::Auth(AuthError::Internal(
+                    "auth record created without a password hash".into(),
+                ))
+            })?;
+            record.to_mut().insert("password".into(), json!(hash));
+            if let Some(manage) = &self.manage {
+                let row = virtual_row(collection, &record);
+                if !is_manager(conn, manage, &format!("({}) AS _m", row.sql), &row.params)? {
+                    let mut errors = FieldErrors::new();
+                    mismatch(&mut errors, "verified");
+                    return Err(WriteError::Invalid(errors));
+                }
+            }
+        }
+        let record = &*record;
         let mut errors = FieldErrors::new();
         for f in &collection.fields {
             if missing_relations(conn, &self.snapshot, &f.kind, &record[&f.name])? {
@@ -551,12 +823,15 @@ impl Create {
 /// Create a record from `body`. Returns its id.
 pub async fn create(
     db: &Db,
+    hasher: &Hasher,
     snapshot: Arc<Snapshot>,
     collection: Arc<Collection>,
     body: Map<String, Value>,
     request: RequestInfo,
 ) -> Result<String, WriteError> {
     let job = prepare_create(&snapshot, &collection, &body, &request)?;
+    let secrets = secrets(db, hasher, &collection, None, &body).await?;
+    let job = job.with_secrets(secrets);
     db.write(move |conn: &Connection| job.run(conn).map(|()| job.id))
         .await
 }
@@ -569,6 +844,17 @@ pub struct Update {
     body: Map<String, Value>,
     rule: Option<(String, Vec<SqlValue>)>,
     superuser: bool,
+    auth: Option<AuthUpdate>,
+    secrets: Secrets,
+}
+
+/// The auth system fields an update sets.
+struct AuthUpdate {
+    email: Option<String>,
+    visible: Option<bool>,
+    verified: Option<bool>,
+    password: bool,
+    manage: Manage,
 }
 
 /// Check an update of record `id` with `body` (partial) before it runs.
@@ -585,14 +871,23 @@ pub fn prepare_update(
     if !request.superuser && collection.rules.update.is_none() {
         return Err(RecordsError::SuperusersOnly.into());
     }
-    if collection.is_auth()
-        && ["email", "password", "verified", "emailVisibility"]
-            .iter()
-            .any(|k| body.contains_key(*k))
-    {
-        return Err(WriteError::Unsupported(
-            "Changing auth fields is not supported yet.",
-        ));
+    let mut auth = None;
+    if collection.is_auth() {
+        let mut errors = FieldErrors::new();
+        let email = check_email(&body, false, &mut errors);
+        let password = check_password(collection, &body, false, &mut errors).is_some();
+        let visible = check_bool(&body, "emailVisibility", &mut errors);
+        let verified = check_bool(&body, "verified", &mut errors);
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        auth = Some(AuthUpdate {
+            manage: manage_rule(snapshot, collection, request)?,
+            email,
+            visible,
+            verified,
+            password,
+        });
     }
     Ok(Update {
         rule: rule_sql(snapshot, collection, &collection.rules.update, request)?,
@@ -601,6 +896,8 @@ pub fn prepare_update(
         id,
         body,
         superuser: request.superuser,
+        auth,
+        secrets: Secrets::default(),
     })
 }
 
@@ -608,6 +905,90 @@ impl Update {
     /// The record's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Give the job what [`secrets`] computed (auth collections).
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The `SET` values of the auth system fields, after checking who may change them.
+    fn auth_sets(
+        &self,
+        conn: &Connection,
+        stored: &Map<String, Value>,
+        errors: &mut FieldErrors,
+    ) -> Result<Vec<(&'static str, SqlValue)>, WriteError> {
+        let Some(a) = &self.auth else {
+            return Ok(Vec::new());
+        };
+        let mut sets: Vec<(&'static str, SqlValue)> = Vec::new();
+        if let Some(v) = a.visible {
+            sets.push(("emailVisibility", SqlValue::Integer(i64::from(v))));
+        }
+        let stored_email = stored.get("email").and_then(Value::as_str).unwrap_or("");
+        let email = a.email.as_deref().filter(|e| *e != stored_email);
+        let verified = a
+            .verified
+            .filter(|v| stored.get("verified") != Some(&Value::Bool(*v)));
+        if email.is_none() && verified.is_none() && !a.password {
+            return Ok(sets);
+        }
+        let from = format!(
+            "(SELECT * FROM {} WHERE \"id\" = ?) AS _m",
+            q(&self.collection.name)
+        );
+        let manager = is_manager(conn, &a.manage, &from, &[SqlValue::Text(self.id.clone())])?;
+        if !manager {
+            if email.is_some() {
+                mismatch(errors, "email");
+            }
+            if verified.is_some() {
+                mismatch(errors, "verified");
+            }
+            if a.password {
+                let stored_hash = stored.get("password").and_then(Value::as_str);
+                match self.body.get("oldPassword") {
+                    None | Some(Value::Null) => {
+                        errors.insert(
+                            "oldPassword".into(),
+                            field_error("validation_required", "Cannot be blank."),
+                        );
+                    }
+                    Some(_)
+                        if self.secrets.old_matched.as_deref() != stored_hash
+                            || stored_hash.is_none() =>
+                    {
+                        errors.insert(
+                            "oldPassword".into(),
+                            field_error(
+                                "validation_invalid_old_password",
+                                "Missing or invalid old password.",
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(e) = email {
+            sets.push(("email", SqlValue::Text(e.to_owned())));
+        }
+        if let Some(v) = verified {
+            sets.push(("verified", SqlValue::Integer(i64::from(v))));
+        }
+        if a.password {
+            let hash = self.secrets.new_hash.clone().ok_or_else(|| {
+                WriteError::Auth(AuthError::Internal("password change without a hash".into()))
+            })?;
+            sets.push(("password", SqlValue::Text(hash)));
+        }
+        // SECURITY: a new password or email ends every earlier token of the record.
+        if a.password || email.is_some() {
+            sets.push(("tokenKey", SqlValue::Text(random_string(TOKEN_KEY_LEN))));
+        }
+        Ok(sets)
     }
 
     /// Load the stored row (only if the rule lets this caller update it), merge, validate
@@ -631,9 +1012,11 @@ impl Update {
         };
         let mut stored = Map::new();
         for (i, name) in names.iter().enumerate() {
-            let kind = collection
-                .field(name)
-                .map_or(FieldKind::Text, |f| f.kind.clone());
+            let kind = match collection.field(name) {
+                Some(f) => f.kind.clone(),
+                None if matches!(name.as_str(), "emailVisibility" | "verified") => FieldKind::Bool,
+                None => FieldKind::Text,
+            };
             stored.insert(
                 name.clone(),
                 crate::schema::value::decode(&kind, row.get_ref(i)?),
@@ -675,6 +1058,7 @@ impl Update {
             };
             changed.push((f.name.clone(), value));
         }
+        let stored_auth = stored.clone();
         let mut merged = stored;
         for (k, v) in &changed {
             merged.insert(k.clone(), v.clone());
@@ -695,6 +1079,7 @@ impl Update {
                 }
             }
         }
+        let auth_sets = self.auth_sets(conn, &stored_auth, &mut errors)?;
         if !errors.is_empty() {
             return Err(WriteError::Invalid(errors));
         }
@@ -703,6 +1088,10 @@ impl Update {
         for (name, value) in &changed {
             let f = collection.field(name).expect("changed fields are fields");
             params.push(encode(&f.kind, value));
+            sets.push(format!("{} = ?{}", q(name), params.len()));
+        }
+        for (name, value) in auth_sets {
+            params.push(value);
             sets.push(format!("{} = ?{}", q(name), params.len()));
         }
         params.push(SqlValue::Text(id.clone()));
@@ -722,13 +1111,16 @@ impl Update {
 /// Update record `id` with `body` (partial). Returns nothing; read it back to answer.
 pub async fn update(
     db: &Db,
+    hasher: &Hasher,
     snapshot: Arc<Snapshot>,
     collection: Arc<Collection>,
     id: String,
     body: Map<String, Value>,
     request: RequestInfo,
 ) -> Result<(), WriteError> {
-    let job = prepare_update(&snapshot, &collection, id, body, &request)?;
+    let job = prepare_update(&snapshot, &collection, id.clone(), body, &request)?;
+    let secrets = secrets(db, hasher, &collection, Some(&id), &job.body).await?;
+    let job = job.with_secrets(secrets);
     db.write(move |conn: &Connection| job.run(conn)).await
 }
 

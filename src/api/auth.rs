@@ -1,0 +1,240 @@
+//! Auth endpoints under `/api/collections/{collection}/…` (API.md Part B §5), for
+//! `_superusers` and every user auth collection: `auth-with-password`, `auth-refresh`,
+//! `auth-methods`, `impersonate/{id}`. `{collection}` is the name or the id.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::extract::{Auth, Body, Superuser};
+use crate::auth::records::{own_json, AuthRecords, StoredAuth};
+use crate::auth::superusers::{record_json, SUPERUSERS_ID};
+use crate::db::superusers::SuperuserRow;
+use crate::schema::Collection;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/collections/{collection}/auth-with-password",
+            post(auth_with_password),
+        )
+        .route(
+            "/api/collections/{collection}/auth-refresh",
+            post(auth_refresh),
+        )
+        .route(
+            "/api/collections/{collection}/auth-methods",
+            get(auth_methods),
+        )
+        .route(
+            "/api/collections/{collection}/impersonate/{id}",
+            post(impersonate),
+        )
+}
+
+/// The auth collection a route names; 404 for anything else.
+fn auth_collection(state: &AppState, key: &str) -> Result<Arc<Collection>, ApiError> {
+    state
+        .collections()
+        .snapshot()
+        .get(key)
+        .filter(|c| c.is_auth())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "Missing or invalid auth collection context.",
+            )
+        })
+}
+
+fn is_superusers(c: &Collection) -> bool {
+    c.id == SUPERUSERS_ID
+}
+
+/// `{token, record}` for a user auth record (its own view: email included).
+fn record_auth_response(
+    collection: &Collection,
+    stored: &StoredAuth,
+    token: String,
+) -> Json<Value> {
+    Json(json!({"token": token, "record": own_json(collection, &stored.record)}))
+}
+
+/// Check a required text field of 1–255 characters, recording a field error if not.
+fn required_text<'a>(body: &'a Body, field: &'static str, err: &mut ApiError) -> Option<&'a str> {
+    match body.string(field) {
+        Ok(Some(s)) if !s.is_empty() && s.chars().count() <= 255 => Some(s),
+        Ok(Some(s)) if !s.is_empty() => {
+            err.data.insert(
+                field.into(),
+                json!({"code": "validation_length_out_of_range", "message": "The length must be between 1 and 255."}),
+            );
+            None
+        }
+        Ok(_) => {
+            err.data.insert(
+                field.into(),
+                json!({"code": "validation_required", "message": "Cannot be blank."}),
+            );
+            None
+        }
+        Err(e) => {
+            err.data.extend(e.data);
+            None
+        }
+    }
+}
+
+pub(super) fn auth_response(token: String, record: &SuperuserRow) -> Json<Value> {
+    Json(json!({"token": token, "record": record_json(record)}))
+}
+
+async fn auth_with_password(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let mut err = ApiError::validation();
+    let identity = required_text(&body, "identity", &mut err);
+    let password = required_text(&body, "password", &mut err);
+    let identity_field = match body.string("identityField") {
+        Ok(None) => None,
+        Ok(Some(f)) if !is_superusers(&collection) || f == "email" => Some(f),
+        Ok(Some(_)) | Err(_) => {
+            err.data.insert(
+                "identityField".into(),
+                json!({"code": "validation_in_invalid", "message": "Must be a valid value."}),
+            );
+            None
+        }
+    };
+    let (Some(identity), Some(password), true) = (identity, password, err.data.is_empty()) else {
+        return Err(err);
+    };
+    if !is_superusers(&collection) {
+        let records = state.auth_records();
+        let stored = records
+            .auth_with_password(collection.clone(), identity, password, identity_field)
+            .await?;
+        let token = AuthRecords::issue_token(&collection, &stored, None, true)?;
+        return Ok(record_auth_response(&collection, &stored, token));
+    }
+    let superusers = state.superusers();
+    let record = superusers.auth_with_password(identity, password).await?;
+    Ok(auth_response(superusers.issue_token(&record)?, &record))
+}
+
+async fn auth_refresh(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    auth: Auth,
+) -> Result<Json<Value>, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let wrong_collection = || {
+        ApiError::forbidden(format!(
+            "The request requires auth record from {} collection.",
+            collection.name
+        ))
+    };
+    match auth {
+        Auth::Record(session) if session.collection.id == collection.id => {
+            // Re-read: the token check loaded the record, but refresh re-checks the rule.
+            let records = state.auth_records();
+            let stored = records
+                .find(&collection, session.id())
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unauthorized("The request requires valid record authorization token.")
+                })?;
+            records.check_auth_rule(&collection, &stored).await?;
+            let token = if session.claims.refreshable == Some(false) {
+                session.token
+            } else {
+                AuthRecords::issue_token(&collection, &stored, None, true)?
+            };
+            Ok(record_auth_response(&collection, &stored, token))
+        }
+        Auth::Record(_) => Err(wrong_collection()),
+        Auth::Superuser(_) if !is_superusers(&collection) => Err(wrong_collection()),
+        Auth::Superuser(session) => {
+            let token = if session.claims.refreshable == Some(false) {
+                session.token
+            } else {
+                state.superusers().issue_token(&session.record)?
+            };
+            Ok(auth_response(token, &session.record))
+        }
+        Auth::Guest => Err(ApiError::unauthorized(
+            "The request requires valid record authorization token.",
+        )),
+    }
+}
+
+async fn auth_methods(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let options = collection.auth.clone().unwrap_or(Value::Null);
+    let password = &options["passwordAuth"];
+    let enabled = password["enabled"] == Value::Bool(true);
+    let fields = password["identityFields"].clone();
+    let has = |name: &str| {
+        enabled
+            && fields
+                .as_array()
+                .is_some_and(|a| a.iter().any(|f| (f == name) == (name == "email")))
+    };
+    // OTP, MFA and OAuth2 are reported off until their flows exist, whatever the options
+    // say, so that clients never call an endpoint that cannot answer.
+    Ok(Json(json!({
+        "password": {"enabled": enabled, "identityFields": fields},
+        "oauth2": {"enabled": false, "providers": []},
+        "mfa": {"enabled": false, "duration": 0},
+        "otp": {"enabled": false, "duration": 0},
+        "authProviders": [],
+        "usernamePassword": has("username"),
+        "emailPassword": has("email"),
+    })))
+}
+
+/// `POST /impersonate/{id}` (superusers only): a non-refreshable token for the record.
+async fn impersonate(
+    State(state): State<AppState>,
+    Path((collection, id)): Path<(String, String)>,
+    _superuser: Superuser,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let duration = match body.0.get("duration") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_i64() {
+            Some(d) if d >= 0 => d,
+            _ => {
+                return Err(ApiError::validation().with_field(
+                    "duration",
+                    "validation_min_greater_equal_than_required",
+                    "Must be no less than 0.",
+                ))
+            }
+        },
+    };
+    if is_superusers(&collection) {
+        return Err(ApiError::forbidden("Superusers cannot be impersonated."));
+    }
+    let stored = state
+        .auth_records()
+        .find(&collection, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let token = AuthRecords::issue_token(&collection, &stored, Some(duration), false)?;
+    Ok(record_auth_response(&collection, &stored, token))
+}

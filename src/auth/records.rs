@@ -1,0 +1,404 @@
+//! Auth records of user auth collections (`users` and any other `auth` collection):
+//! password login, tokens, and the token → caller lookup every request makes.
+//! (`_superusers` has its own service in `superusers.rs`.)
+//!
+//! Tokens are HS256 with PocketBase's claims, signed with the record's `tokenKey`
+//! followed by the collection's `authToken.secret` (API.md Part B §5.2): a new password
+//! or email rotates `tokenKey`, a new authRule rotates the secret, and every earlier token
+//! stops working at once.
+
+use std::sync::Arc;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use super::password::Hasher;
+use super::token::{self, Claims};
+use super::{is_valid_email, AuthError, SUPERUSERS_ID};
+use crate::db::Db;
+use crate::query::{compile_where, parse, AuthRecord, Mode, RequestInfo, Scope};
+use crate::schema::field::FieldKind;
+use crate::schema::value::decode;
+use crate::schema::{quote_ident as q, Collection, Registry};
+
+/// `authToken.duration` when the options carry none (PocketBase's `users` default).
+const DEFAULT_AUTH_SECS: i64 = 432_000;
+
+/// A caller authenticated with a record of a user auth collection.
+#[derive(Clone, Debug)]
+pub struct RecordSession {
+    pub collection: Arc<Collection>,
+    /// Every column (hidden fields included) except `password` and `tokenKey`.
+    pub record: Map<String, Value>,
+    pub claims: Claims,
+    pub token: String,
+}
+
+impl RecordSession {
+    pub fn id(&self) -> &str {
+        self.record.get("id").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// What `@request.auth` sees.
+    pub fn auth_record(&self) -> AuthRecord {
+        AuthRecord {
+            collection: self.collection.clone(),
+            record: self.record.clone(),
+        }
+    }
+}
+
+/// A stored auth record: its columns, with the secrets split off.
+#[derive(Clone, Debug)]
+pub struct StoredAuth {
+    pub record: Map<String, Value>,
+    pub password_hash: String,
+    pub token_key: String,
+}
+
+/// Decode every column of a row of `collection`, splitting off `password` and `tokenKey`.
+pub fn decode_row(
+    collection: &Collection,
+    names: &[String],
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<StoredAuth> {
+    let mut record = Map::with_capacity(names.len() + 2);
+    record.insert("collectionId".into(), Value::String(collection.id.clone()));
+    record.insert(
+        "collectionName".into(),
+        Value::String(collection.name.clone()),
+    );
+    let (mut password_hash, mut token_key) = (String::new(), String::new());
+    for (i, name) in names.iter().enumerate() {
+        let raw = row.get_ref(i)?;
+        match name.as_str() {
+            "password" => password_hash = raw.as_str().unwrap_or("").to_owned(),
+            "tokenKey" => token_key = raw.as_str().unwrap_or("").to_owned(),
+            "emailVisibility" | "verified" => {
+                record.insert(name.clone(), decode(&FieldKind::Bool, raw));
+            }
+            _ => {
+                let kind = collection
+                    .field(name)
+                    .map_or(FieldKind::Text, |f| f.kind.clone());
+                record.insert(name.clone(), decode(&kind, raw));
+            }
+        }
+    }
+    Ok(StoredAuth {
+        record,
+        password_hash,
+        token_key,
+    })
+}
+
+/// Load one record of `collection` matching `cond` (SQL over alias `_m`).
+pub fn load(
+    conn: &Connection,
+    collection: &Collection,
+    cond: &str,
+    params: &[SqlValue],
+) -> Result<Option<StoredAuth>, AuthError> {
+    let sql = format!(
+        "SELECT _m.* FROM {} AS _m WHERE {cond} LIMIT 1",
+        q(&collection.name)
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    match rows.next()? {
+        Some(row) => Ok(Some(decode_row(collection, &names, row)?)),
+        None => Ok(None),
+    }
+}
+
+/// The auth record JSON its owner sees: email always, hidden fields never.
+pub fn own_json(collection: &Collection, record: &Map<String, Value>) -> Value {
+    let mut out = Map::with_capacity(record.len());
+    for (k, v) in record {
+        let hidden = collection.field(k).is_some_and(|f| f.hidden);
+        if !hidden {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// The auth records service. Cheap to clone.
+#[derive(Clone)]
+pub struct AuthRecords {
+    db: Db,
+    hasher: Hasher,
+    registry: Arc<Registry>,
+}
+
+impl AuthRecords {
+    pub fn new(db: Db, hasher: Hasher, registry: Arc<Registry>) -> Self {
+        Self {
+            db,
+            hasher,
+            registry,
+        }
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    fn signing_key(collection: &Collection, token_key: &str) -> Option<Vec<u8>> {
+        let secret = collection.token_secret("authToken")?;
+        if token_key.is_empty() || secret.is_empty() {
+            return None;
+        }
+        let mut key = Vec::with_capacity(token_key.len() + secret.len());
+        key.extend_from_slice(token_key.as_bytes());
+        key.extend_from_slice(secret.as_bytes());
+        Some(key)
+    }
+
+    /// An auth token for record `id`: refreshable unless it is an impersonation token,
+    /// valid for `duration` seconds (default: the collection's `authToken.duration`).
+    pub fn issue_token(
+        collection: &Collection,
+        stored: &StoredAuth,
+        duration: Option<i64>,
+        refreshable: bool,
+    ) -> Result<String, AuthError> {
+        let default = collection
+            .auth
+            .as_ref()
+            .and_then(|a| a.get("authToken"))
+            .and_then(|t| t.get("duration"))
+            .and_then(Value::as_i64)
+            .unwrap_or(DEFAULT_AUTH_SECS);
+        let claims = Claims {
+            id: stored
+                .record
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            kind: "auth".into(),
+            collection_id: collection.id.clone(),
+            exp: token::now_unix() + duration.filter(|d| *d > 0).unwrap_or(default),
+            refreshable: Some(refreshable),
+            extra: Default::default(),
+        };
+        let key = Self::signing_key(collection, &stored.token_key).ok_or_else(|| {
+            AuthError::Internal(format!(
+                "auth collection {} has no token secret",
+                collection.name
+            ))
+        })?;
+        Ok(token::sign(&claims, &key))
+    }
+
+    /// The record an auth token of a user auth collection belongs to; `None` when the
+    /// token is not a valid, unexpired auth token of such a collection.
+    pub async fn from_token(&self, token: &str) -> Result<Option<RecordSession>, AuthError> {
+        let Some(unverified) = token::decode_unverified(token) else {
+            return Ok(None);
+        };
+        if unverified.claims.kind != "auth" || unverified.claims.collection_id == SUPERUSERS_ID {
+            return Ok(None);
+        }
+        let snapshot = self.registry.snapshot();
+        let Some(collection) = snapshot.get(&unverified.claims.collection_id).cloned() else {
+            return Ok(None);
+        };
+        // The claim must name the collection by id (a name would be a forged shape).
+        if !collection.is_auth() || collection.id != unverified.claims.collection_id {
+            return Ok(None);
+        }
+        let id = unverified.claims.id.clone();
+        let c = collection.clone();
+        let stored = self
+            .db
+            .read(move |conn| load(conn, &c, "_m.\"id\" = ?1", &[SqlValue::Text(id)]))
+            .await?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let Some(key) = Self::signing_key(&collection, &stored.token_key) else {
+            return Ok(None);
+        };
+        Ok(unverified
+            .verify(&key, token::now_unix())
+            .map(|claims| RecordSession {
+                collection,
+                record: stored.record,
+                claims,
+                token: token.to_owned(),
+            }))
+    }
+
+    /// Check `identity` + `password` against `collection`'s identity fields. Unknown
+    /// identities and wrong passwords fail alike, in the same time.
+    pub async fn auth_with_password(
+        &self,
+        collection: Arc<Collection>,
+        identity: &str,
+        password: &str,
+        identity_field: Option<&str>,
+    ) -> Result<StoredAuth, AuthError> {
+        let options = collection.auth.clone().unwrap_or(Value::Null);
+        let password_auth = &options["passwordAuth"];
+        if password_auth["enabled"] != Value::Bool(true) {
+            return Err(AuthError::Forbidden(
+                "The collection is not configured to allow password authentication.",
+            ));
+        }
+        let allowed: Vec<String> = password_auth["identityFields"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fields: Vec<String> = match identity_field {
+            Some(f) if allowed.iter().any(|a| a == f) => vec![f.to_owned()],
+            Some(_) => {
+                return Err(AuthError::Invalid(
+                    "identityField",
+                    "validation_in_invalid",
+                    "Must be a valid value.".into(),
+                ))
+            }
+            None => {
+                let mut v: Vec<String> = allowed.clone();
+                v.sort_by_key(|f| f != "email");
+                v
+            }
+        };
+        let identity_owned = identity.to_owned();
+        let c = collection.clone();
+        let stored = self
+            .db
+            .read(move |conn| -> Result<Option<StoredAuth>, AuthError> {
+                for field in &fields {
+                    if field == "email" && !is_valid_email(&identity_owned) {
+                        continue;
+                    }
+                    // Only unique fields identify a record (checked when options are saved;
+                    // checked again here so a dropped index cannot match two accounts).
+                    let unique = field == "email"
+                        || c.indexes.iter().any(|i| {
+                            i.unique && i.where_clause.is_none() && i.fields == [field.clone()]
+                        });
+                    if !unique || (field != "email" && c.field(field).is_none()) {
+                        continue;
+                    }
+                    let cond = format!("_m.{} = ?1", q(field));
+                    if let Some(s) =
+                        load(conn, &c, &cond, &[SqlValue::Text(identity_owned.clone())])?
+                    {
+                        return Ok(Some(s));
+                    }
+                }
+                Ok(None)
+            })
+            .await?;
+        let ok = self
+            .hasher
+            .verify(
+                password.to_owned(),
+                stored
+                    .as_ref()
+                    .map(|s| s.password_hash.clone())
+                    .filter(|h| !h.is_empty()),
+            )
+            .await?;
+        match stored {
+            Some(stored) if ok => {
+                self.check_auth_rule(&collection, &stored).await?;
+                Ok(stored)
+            }
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// The collection's authRule for this record: `null` lets nobody in, `""` everyone,
+    /// anything else must match the record (with `@request.auth` = the record).
+    pub async fn check_auth_rule(
+        &self,
+        collection: &Arc<Collection>,
+        stored: &StoredAuth,
+    ) -> Result<(), AuthError> {
+        let refused = AuthError::Forbidden(
+            "The request doesn't satisfy the collection requirements to authenticate.",
+        );
+        let rule = match collection.rules.auth.as_deref() {
+            None => return Err(refused),
+            Some(r) if r.trim().is_empty() => return Ok(()),
+            Some(r) => r.to_owned(),
+        };
+        let snapshot = self.registry.snapshot();
+        let request = RequestInfo {
+            auth: Some(AuthRecord {
+                collection: collection.clone(),
+                record: stored.record.clone(),
+            }),
+            context: "password".into(),
+            method: "POST".into(),
+            ..Default::default()
+        };
+        let scope = Scope {
+            snapshot: &snapshot,
+            collection,
+            mode: Mode::Rule,
+            request: &request,
+            alias: "_m",
+        };
+        let compiled = match parse(&rule).and_then(|e| compile_where(&e, &scope)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(collection = %collection.name, error = %e, "the authRule does not compile; denying");
+                return Err(refused);
+            }
+        };
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {} AS _m WHERE _m.\"id\" = ? AND ({}))",
+            q(&collection.name),
+            compiled.sql
+        );
+        let mut params = vec![SqlValue::Text(
+            stored
+                .record
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        )];
+        params.extend(compiled.params);
+        let ok = self
+            .db
+            .read(move |conn| -> Result<bool, AuthError> {
+                Ok(
+                    conn.query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .await?;
+        if ok {
+            Ok(())
+        } else {
+            Err(refused)
+        }
+    }
+
+    /// Load record `id` of `collection` (for refresh and impersonation).
+    pub async fn find(
+        &self,
+        collection: &Arc<Collection>,
+        id: &str,
+    ) -> Result<Option<StoredAuth>, AuthError> {
+        let c = collection.clone();
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| load(conn, &c, "_m.\"id\" = ?1", &[SqlValue::Text(id)]))
+            .await
+    }
+}
