@@ -13,6 +13,7 @@ pub mod health;
 pub mod install;
 pub mod list;
 pub mod middleware;
+pub mod openapi;
 pub mod records;
 pub mod superusers;
 
@@ -28,4 +29,5 @@ pub fn router() -> Router<AppState> {
         .merge(install::router())
         .merge(collections::router())
         .merge(records::router())
+        .merge(openapi::router())
 }
