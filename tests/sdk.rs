@@ -1,6 +1,8 @@
 //! The official PocketBase JS SDK (`pocketbase` 0.28.1 on npm) against the real binary:
-//! `tests/sdk/*.test.mjs`, run by Node's test runner. Installs the SDK with npm on first
-//! run (the registry is reachable wherever the tests run).
+//! `tests/sdk/*.test.mjs`, run by Node's test runner (`openapi.test.mjs` checks
+//! `/api/openapi.json` with an OpenAPI 3.1 validator). Installs the packages of
+//! `tests/sdk/package.json` with npm when one is missing (the registry is reachable wherever
+//! the tests run).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -10,7 +12,16 @@ use std::time::{Duration, Instant};
 #[test]
 fn pocketbase_js_sdk_works_unchanged() {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
-    if !sdk.join("node_modules/pocketbase").exists() {
+    let packages = [
+        "pocketbase",
+        "@seriousme/openapi-schema-validator",
+        "ajv",
+        "ajv-formats",
+    ];
+    if packages
+        .iter()
+        .any(|p| !sdk.join("node_modules").join(p).exists())
+    {
         let status = Command::new("npm")
             .args(["install", "--no-audit", "--no-fund"])
             .current_dir(&sdk)

@@ -15,6 +15,7 @@ pub mod health;
 pub mod install;
 pub mod list;
 pub mod middleware;
+pub mod openapi;
 pub mod records;
 
 use axum::Router;
@@ -30,4 +31,5 @@ pub fn router(config: &crate::config::Config) -> Router<AppState> {
         .merge(install::router())
         .merge(collections::router())
         .merge(records::router())
+        .merge(openapi::router())
 }
