@@ -828,3 +828,43 @@ async fn list_totals_follow_every_commit() {
         .await;
     assert_eq!(total(&filtered), 3);
 }
+
+#[tokio::test]
+async fn date_time_properties_accept_rfc3339_and_the_storage_format() {
+    let app = TestApp::new().await;
+    let token = app.superuser_token().await;
+    let a = app
+        .post(
+            "/api/collections",
+            json!({"name": "events", "schema": {"type": "object", "properties": {
+                "at": {"type": "string", "format": "date-time"}
+            }, "required": ["at"]}, "createRule": "", "viewRule": ""}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for (given, stored) in [
+        ("2024-05-06T07:08:09Z", "2024-05-06 07:08:09.000Z"),
+        ("2024-05-06 07:08:09.123Z", "2024-05-06 07:08:09.123Z"),
+        ("2024-05-06T09:08:09+02:00", "2024-05-06 07:08:09.000Z"),
+    ] {
+        let a = app
+            .post(
+                "/api/collections/events/records",
+                json!({"at": given}),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{given}: {}", a.body);
+        assert_eq!(a.body["at"], stored, "{given}");
+    }
+    let bad = app
+        .post(
+            "/api/collections/events/records",
+            json!({"at": "yesterday"}),
+            None,
+        )
+        .await;
+    assert_error_shape(&bad, 400);
+    assert_eq!(bad.body["data"]["at"]["code"], "validation_invalid_date");
+}

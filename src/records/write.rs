@@ -244,7 +244,17 @@ fn validate(collection: &Collection, record: &Map<String, Value>, errors: &mut F
     for f in &collection.fields {
         if let Some(v) = record.get(&f.name) {
             if f.required || !is_zero(&f.kind, v) {
-                instance.insert(f.name.clone(), v.clone());
+                // Dates are stored as `YYYY-MM-DD HH:MM:SS.mmmZ`; the schema's
+                // `format: date-time` is RFC 3339, which wants the `T`.
+                let v = match (&f.kind, v) {
+                    (FieldKind::Date, Value::String(s))
+                        if s.len() > 10 && s.as_bytes()[10] == b' ' =>
+                    {
+                        Value::String(format!("{}T{}", &s[..10], &s[11..]))
+                    }
+                    _ => v.clone(),
+                };
+                instance.insert(f.name.clone(), v);
             }
         }
     }
