@@ -70,6 +70,39 @@ pub struct Config {
     pub batch_max_requests: usize,
     pub batch_timeout: Duration,
     pub batch_max_body_size: usize,
+    /// Name and public address used in mails and links.
+    pub app_name: String,
+    pub app_url: String,
+    /// SMTP server for outgoing mail; empty: mails are written to the log.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    pub smtp_tls: SmtpTls,
+    pub mail_from: String,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS, required (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain text: only for a server on the same machine.
+    None,
+}
+
+impl std::str::FromStr for SmtpTls {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "starttls" => Ok(Self::StartTls),
+            "tls" => Ok(Self::Tls),
+            "none" => Ok(Self::None),
+            other => Err(format!("{other:?} is not one of starttls, tls, none")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -96,6 +129,14 @@ impl Default for Config {
             batch_max_requests: 50,
             batch_timeout: Duration::from_secs(3),
             batch_max_body_size: 128 << 20,
+            app_name: "Keelbase".to_owned(),
+            app_url: "http://127.0.0.1:8090".to_owned(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            smtp_tls: SmtpTls::StartTls,
+            mail_from: "Keelbase <no-reply@localhost>".to_owned(),
         }
     }
 }
@@ -124,6 +165,14 @@ struct FileConfig {
     batch_max_requests: Option<u64>,
     batch_timeout_secs: Option<u64>,
     batch_max_body_size: Option<u64>,
+    app_name: Option<String>,
+    app_url: Option<String>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u64>,
+    smtp_username: Option<String>,
+    smtp_password: Option<String>,
+    smtp_tls: Option<String>,
+    mail_from: Option<String>,
 }
 
 /// Values given on the command line (or by clap from the matching env var).
@@ -345,6 +394,40 @@ impl Config {
                 1 << 40,
                 d.batch_max_body_size as u64,
             )? as usize,
+            app_name: layer
+                .raw("APP_NAME")
+                .or(file.app_name)
+                .unwrap_or(d.app_name),
+            app_url: layer.raw("APP_URL").or(file.app_url).unwrap_or(d.app_url),
+            smtp_host: layer
+                .raw("SMTP_HOST")
+                .or(file.smtp_host)
+                .unwrap_or(d.smtp_host),
+            smtp_port: n(
+                "SMTP_PORT",
+                file.smtp_port,
+                1,
+                65_535,
+                u64::from(d.smtp_port),
+            )? as u16,
+            smtp_username: layer
+                .raw("SMTP_USERNAME")
+                .or(file.smtp_username)
+                .unwrap_or(d.smtp_username),
+            smtp_password: layer
+                .raw("SMTP_PASSWORD")
+                .or(file.smtp_password)
+                .unwrap_or(d.smtp_password),
+            smtp_tls: match layer.raw("SMTP_TLS").or(file.smtp_tls) {
+                Some(t) => t
+                    .parse()
+                    .map_err(|e| ConfigError(format!("smtp_tls: {e}")))?,
+                None => d.smtp_tls,
+            },
+            mail_from: layer
+                .raw("MAIL_FROM")
+                .or(file.mail_from)
+                .unwrap_or(d.mail_from),
         };
         Ok(config)
     }
@@ -557,5 +640,23 @@ mod tests {
         assert_eq!(c.batch_max_requests, d.batch_max_requests);
         assert_eq!(c.batch_timeout, d.batch_timeout);
         assert_eq!(c.batch_max_body_size, d.batch_max_body_size);
+        assert_eq!(
+            (
+                &c.app_name,
+                &c.app_url,
+                &c.smtp_host,
+                c.smtp_port,
+                c.smtp_tls,
+                &c.mail_from
+            ),
+            (
+                &d.app_name,
+                &d.app_url,
+                &d.smtp_host,
+                d.smtp_port,
+                d.smtp_tls,
+                &d.mail_from
+            )
+        );
     }
 }

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod collections;
 pub mod config;
 pub mod db;
+pub mod mail;
 pub mod query;
 pub mod records;
 pub mod schema;

@@ -39,7 +39,15 @@ impl AppState {
         let collections = Collections::open(data.clone(), Some(config.migrations_path())).await?;
         let superusers =
             Superusers::new(data.clone(), hasher.clone(), collections.registry().clone());
-        let auth_records = AuthRecords::new(data.clone(), hasher, collections.registry().clone());
+        let mailer = crate::mail::Mailer::from_config(&config)?;
+        let auth_records = AuthRecords::new(
+            data.clone(),
+            hasher,
+            collections.registry().clone(),
+            mailer,
+            config.app_name.clone(),
+            config.app_url.clone(),
+        );
         Ok(Self(Arc::new(Inner {
             config,
             data,

@@ -36,6 +36,30 @@ pub fn router() -> Router<AppState> {
             "/api/collections/{collection}/impersonate/{id}",
             post(impersonate),
         )
+        .route(
+            "/api/collections/{collection}/request-verification",
+            post(request_verification),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-verification",
+            post(confirm_verification),
+        )
+        .route(
+            "/api/collections/{collection}/request-password-reset",
+            post(request_password_reset),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-password-reset",
+            post(confirm_password_reset),
+        )
+        .route(
+            "/api/collections/{collection}/request-email-change",
+            post(request_email_change),
+        )
+        .route(
+            "/api/collections/{collection}/confirm-email-change",
+            post(confirm_email_change),
+        )
 }
 
 /// The auth collection a route names; 404 for anything else.
@@ -237,4 +261,137 @@ async fn impersonate(
         .ok_or_else(ApiError::not_found)?;
     let token = AuthRecords::issue_token(&collection, &stored, Some(duration), false)?;
     Ok(record_auth_response(&collection, &stored, token))
+}
+
+/// A string field of the body ("" when absent); a non-string is a field error.
+fn text_field<'a>(body: &'a Body, field: &'static str) -> Result<&'a str, ApiError> {
+    Ok(body.string(field)?.unwrap_or("").trim())
+}
+
+fn required(field: &'static str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::validation().with_field(
+            field,
+            "validation_required",
+            "Cannot be blank.",
+        ));
+    }
+    Ok(())
+}
+
+async fn request_verification(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let email = text_field(&body, "email")?;
+    state
+        .auth_records()
+        .request_verification(&collection, email)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn confirm_verification(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let token = text_field(&body, "token")?;
+    required("token", token)?;
+    state
+        .auth_records()
+        .confirm_verification(&collection, token)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn request_password_reset(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let email = text_field(&body, "email")?;
+    state
+        .auth_records()
+        .request_password_reset(&collection, email)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn confirm_password_reset(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let token = text_field(&body, "token")?;
+    let mut errors = serde_json::Map::new();
+    if token.is_empty() {
+        errors.insert(
+            "token".into(),
+            json!({"code": "validation_required", "message": "Cannot be blank."}),
+        );
+    }
+    let password = crate::records::write::check_password(&collection, &body.0, true, &mut errors);
+    let (Some(password), true) = (password, errors.is_empty()) else {
+        let mut e = ApiError::validation();
+        e.data = errors;
+        return Err(e);
+    };
+    state
+        .auth_records()
+        .confirm_password_reset(&collection, token, password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn request_email_change(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    auth: Auth,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let id = match &auth {
+        Auth::Record(s) if s.collection.id == collection.id => s.id().to_owned(),
+        Auth::Superuser(s) if is_superusers(&collection) => s.record.id.clone(),
+        Auth::Guest => {
+            return Err(ApiError::unauthorized(
+                "The request requires valid record authorization token.",
+            ))
+        }
+        _ => {
+            return Err(ApiError::forbidden(format!(
+                "The request requires auth record from {} collection.",
+                collection.name
+            )))
+        }
+    };
+    let new_email = text_field(&body, "newEmail")?;
+    state
+        .auth_records()
+        .request_email_change(&collection, &id, new_email)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn confirm_email_change(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let token = text_field(&body, "token")?;
+    required("token", token)?;
+    let password = body.string("password")?.unwrap_or("");
+    required("password", password)?;
+    state
+        .auth_records()
+        .confirm_email_change(&collection, token, password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

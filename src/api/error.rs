@@ -138,6 +138,7 @@ impl From<AuthError> for ApiError {
                 "Invalid or expired install token.",
             ),
             AuthError::Forbidden(message) => ApiError::forbidden(message),
+            AuthError::BadRequest(message) => ApiError::bad_request(message),
             AuthError::Busy => ApiError::status_default(StatusCode::SERVICE_UNAVAILABLE),
             AuthError::Db(e) => e.into(),
             AuthError::Internal(cause) => ApiError::internal(cause),

@@ -4,6 +4,7 @@
 //! user collections build on the same pieces. No HTTP in here: [`AuthError`] is mapped to
 //! statuses in `api/error.rs`.
 
+pub mod flows;
 pub mod password;
 pub mod records;
 pub mod superusers;
@@ -26,6 +27,9 @@ pub enum AuthError {
     AlreadyInstalled,
     #[error("the install token is invalid or expired")]
     InvalidInstallToken,
+    /// A request that cannot be served as asked (400 with the message).
+    #[error("{0}")]
+    BadRequest(&'static str),
     /// The collection does not allow this (403 with the message).
     #[error("{0}")]
     Forbidden(&'static str),

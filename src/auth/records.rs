@@ -7,16 +7,20 @@
 //! or email rotates `tokenKey`, a new authRule rotates the secret, and every earlier token
 //! stops working at once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
+use super::flows::Purpose;
 use super::password::Hasher;
 use super::token::{self, Claims};
 use super::{is_valid_email, AuthError, SUPERUSERS_ID};
 use crate::db::Db;
+use crate::mail::Mailer;
 use crate::query::{compile_where, parse, AuthRecord, Mode, RequestInfo, Scope};
 use crate::schema::field::FieldKind;
 use crate::schema::value::decode;
@@ -125,20 +129,38 @@ pub fn own_json(collection: &Collection, record: &Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
+/// (collection id, record id, purpose) → when its last mail went out.
+pub(super) type SentMails = HashMap<(String, String, Purpose), Instant>;
+
 /// The auth records service. Cheap to clone.
 #[derive(Clone)]
 pub struct AuthRecords {
-    db: Db,
+    pub(super) db: Db,
     hasher: Hasher,
     registry: Arc<Registry>,
+    pub(super) mailer: Mailer,
+    /// `app_name`, `app_url` for mails.
+    pub(super) app: Arc<(String, String)>,
+    /// When a mail of each purpose last went to each record (resend throttle).
+    pub(super) sent: Arc<Mutex<SentMails>>,
 }
 
 impl AuthRecords {
-    pub fn new(db: Db, hasher: Hasher, registry: Arc<Registry>) -> Self {
+    pub fn new(
+        db: Db,
+        hasher: Hasher,
+        registry: Arc<Registry>,
+        mailer: Mailer,
+        app_name: String,
+        app_url: String,
+    ) -> Self {
         Self {
             db,
             hasher,
             registry,
+            mailer,
+            app: Arc::new((app_name, app_url)),
+            sent: Arc::default(),
         }
     }
 

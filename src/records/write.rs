@@ -437,7 +437,7 @@ fn password_policy(collection: &Collection) -> (usize, usize) {
 }
 
 /// Check `password` and `passwordConfirm` in `body`; the password when both are fine.
-fn check_password(
+pub fn check_password(
     collection: &Collection,
     body: &Map<String, Value>,
     required: bool,

@@ -1,0 +1,457 @@
+//! The mailed auth flows against a real SMTP server (aiosmtpd, from PyPI, installed into
+//! `tests/smtp/.venv` on first run): verification, password reset and email change, each
+//! followed from the link in the received mail.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use common::{assert_error_shape, Answer, TestApp};
+use keelbase::config::SmtpTls;
+use serde_json::{json, Value};
+
+static VENV: Mutex<()> = Mutex::new(());
+
+/// The venv's python, with aiosmtpd installed (once per checkout).
+fn python() -> PathBuf {
+    let _guard = VENV.lock().unwrap_or_else(|p| p.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp");
+    let venv = root.join(".venv");
+    let python = venv.join("bin/python");
+    let ready = Command::new(&python)
+        .args(["-c", "import aiosmtpd"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 is installed");
+        assert!(made.success(), "python3 -m venv failed");
+        let pip = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "aiosmtpd==1.4.6"])
+            .status()
+            .expect("pip runs");
+        assert!(pip.success(), "pip install aiosmtpd failed");
+    }
+    python
+}
+
+struct Sink {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Sink {
+    fn start() -> Sink {
+        let python = python();
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/sink.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the SMTP sink starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
+        Sink {
+            child,
+            dir,
+            port,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every mail received so far that has not been returned yet.
+    fn new_mails(&self) -> Vec<Value> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        let mut seen = self.seen.lock().unwrap();
+        let mut out = Vec::new();
+        for name in names {
+            if !seen.contains(&name) {
+                let text = std::fs::read_to_string(self.dir.path().join(&name)).unwrap();
+                out.push(serde_json::from_str(&text).unwrap());
+                seen.push(name);
+            }
+        }
+        out
+    }
+
+    /// The next mail to `to`, within 10 s.
+    async fn mail_to(&self, to: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(m) = self
+                .new_mails()
+                .into_iter()
+                .find(|m| m["to"].as_array().unwrap().iter().any(|t| t == to))
+            {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "no mail to {to}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Wait a moment and assert that nothing arrived.
+    async fn assert_quiet(&self) {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(self.new_mails(), Vec::<Value>::new(), "no mail expected");
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The token of the link in `mail` for `action` (`confirm-verification`, …).
+fn token_in(mail: &Value, action: &str) -> String {
+    let html = mail["html"].as_str().unwrap();
+    let marker = format!("/_/#/auth/{action}/");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {action} link in {html}"))
+        + marker.len();
+    html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect()
+}
+
+async fn app_with(sink: &Sink) -> TestApp {
+    let port = sink.port;
+    TestApp::with_config(move |c| {
+        c.smtp_host = "127.0.0.1".into();
+        c.smtp_port = port;
+        c.smtp_tls = SmtpTls::None;
+        c.app_url = "http://app.example".into();
+        c.app_name = "Acme".into();
+    })
+    .await
+}
+
+async fn register(app: &TestApp, email: &str) -> String {
+    let a = app
+        .post(
+            "/api/collections/users/records",
+            json!({"email": email, "password": "password123", "passwordConfirm": "password123"}),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    a.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> Answer {
+    app.post(
+        "/api/collections/users/auth-with-password",
+        json!({"identity": email, "password": password}),
+        None,
+    )
+    .await
+}
+
+async fn post(app: &TestApp, action: &str, body: Value) -> Answer {
+    app.post(&format!("/api/collections/users/{action}"), body, None)
+        .await
+}
+
+#[tokio::test]
+async fn verification_by_the_mailed_link() {
+    let sink = Sink::start();
+    let app = app_with(&sink).await;
+    let admin = app.superuser_token().await;
+    let id = register(&app, "alice@example.com").await;
+
+    let known = post(
+        &app,
+        "request-verification",
+        json!({"email": "alice@example.com"}),
+    )
+    .await;
+    let unknown = post(
+        &app,
+        "request-verification",
+        json!({"email": "nobody@example.com"}),
+    )
+    .await;
+    assert_eq!(known.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        (known.status, &known.raw),
+        (unknown.status, &unknown.raw),
+        "no enumeration"
+    );
+    let mail = sink.mail_to("alice@example.com").await;
+    assert_eq!(mail["subject"], "Verify your Acme email");
+    assert!(mail["html"]
+        .as_str()
+        .unwrap()
+        .contains("http://app.example/_/#/auth/confirm-verification/"));
+    let token = token_in(&mail, "confirm-verification");
+    sink.assert_quiet().await; // nothing went to the unknown address
+
+    // The wrong purpose and the wrong collection are refused.
+    let a = post(
+        &app,
+        "confirm-password-reset",
+        json!({"token": token, "password": "password999", "passwordConfirm": "password999"}),
+    )
+    .await;
+    assert_eq!(
+        a.body["data"]["token"]["code"], "validation_invalid_token_claims",
+        "{}",
+        a.body
+    );
+    let other = app
+        .post(
+            "/api/collections",
+            json!({"name": "members", "type": "auth", "schema": {"type": "object", "properties": {}}}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.body);
+    let a = app
+        .post(
+            "/api/collections/members/confirm-verification",
+            json!({"token": token}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        a.body["data"]["token"]["code"],
+        "validation_token_collection_mismatch"
+    );
+    let a = post(
+        &app,
+        "confirm-verification",
+        json!({"token": "not.a.token"}),
+    )
+    .await;
+    assert_error_shape(&a, 400);
+    assert_eq!(a.body["data"]["token"]["code"], "validation_invalid_token");
+
+    let a = post(&app, "confirm-verification", json!({"token": token})).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.body);
+    let record = app
+        .get(
+            &format!("/api/collections/users/records/{id}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(record.body["verified"], true);
+    // Verified records get no more verification mails.
+    let again = post(
+        &app,
+        "request-verification",
+        json!({"email": "alice@example.com"}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
+    sink.assert_quiet().await;
+    let bad = post(
+        &app,
+        "request-verification",
+        json!({"email": "not-an-email"}),
+    )
+    .await;
+    assert_eq!(bad.body["data"]["email"]["code"], "validation_is_email");
+    // Superusers are verified by default.
+    let a = app
+        .post(
+            "/api/collections/_superusers/request-verification",
+            json!({"email": "a@b.co"}),
+            None,
+        )
+        .await;
+    assert_eq!(a.body["message"], "All superusers are verified by default.");
+}
+
+#[tokio::test]
+async fn password_reset_by_the_mailed_link_works_once() {
+    let sink = Sink::start();
+    let app = app_with(&sink).await;
+    register(&app, "bob@example.com").await;
+    let before = login(&app, "bob@example.com", "password123").await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let known = post(
+        &app,
+        "request-password-reset",
+        json!({"email": "bob@example.com"}),
+    )
+    .await;
+    let unknown = post(
+        &app,
+        "request-password-reset",
+        json!({"email": "nobody@example.com"}),
+    )
+    .await;
+    assert_eq!((known.status, &known.raw), (unknown.status, &unknown.raw));
+    assert_eq!(known.status, StatusCode::NO_CONTENT);
+    let token = token_in(
+        &sink.mail_to("bob@example.com").await,
+        "confirm-password-reset",
+    );
+    // A second request within two minutes answers the same but sends nothing.
+    let again = post(
+        &app,
+        "request-password-reset",
+        json!({"email": "bob@example.com"}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
+    sink.assert_quiet().await;
+
+    let mismatch = post(
+        &app,
+        "confirm-password-reset",
+        json!({"token": token, "password": "newpassword1", "passwordConfirm": "other"}),
+    )
+    .await;
+    assert_eq!(
+        mismatch.body["data"]["passwordConfirm"]["code"],
+        "validation_values_mismatch"
+    );
+    let ok = post(
+        &app,
+        "confirm-password-reset",
+        json!({"token": token, "password": "newpassword1", "passwordConfirm": "newpassword1"}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT, "{}", ok.body);
+    let reused = post(
+        &app,
+        "confirm-password-reset",
+        json!({"token": token, "password": "another-one1", "passwordConfirm": "another-one1"}),
+    )
+    .await;
+    assert_error_shape(&reused, 400);
+    assert_eq!(
+        reused.body["data"]["token"]["code"],
+        "validation_invalid_token"
+    );
+    assert_error_shape(&login(&app, "bob@example.com", "password123").await, 400);
+    assert_eq!(
+        login(&app, "bob@example.com", "newpassword1").await.status,
+        StatusCode::OK
+    );
+    // The token from before the reset is revoked.
+    let r = app
+        .json(
+            Method::POST,
+            "/api/collections/users/auth-refresh",
+            None,
+            Some(&before),
+        )
+        .await;
+    assert_error_shape(&r, 401);
+}
+
+#[tokio::test]
+async fn email_change_by_the_mailed_link() {
+    let sink = Sink::start();
+    let app = app_with(&sink).await;
+    register(&app, "carol@example.com").await;
+    register(&app, "taken@example.com").await;
+    let token = login(&app, "carol@example.com", "password123").await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = |body: Value, token: Option<String>| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/collections/users/request-email-change",
+                body,
+                token.as_deref(),
+            )
+            .await
+        }
+    };
+    assert_error_shape(
+        &request(json!({"newEmail": "new@example.com"}), None).await,
+        401,
+    );
+    let taken = request(
+        json!({"newEmail": "TAKEN@example.com"}),
+        Some(token.clone()),
+    )
+    .await;
+    assert_eq!(
+        taken.body["data"]["newEmail"]["code"],
+        "validation_invalid_new_email"
+    );
+    let a = request(json!({"newEmail": "new@example.com"}), Some(token.clone())).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.body);
+    let mail = sink.mail_to("new@example.com").await;
+    let change = token_in(&mail, "confirm-email-change");
+
+    let wrong = post(
+        &app,
+        "confirm-email-change",
+        json!({"token": change, "password": "wrong-password"}),
+    )
+    .await;
+    assert_eq!(
+        wrong.body["data"]["password"]["code"],
+        "validation_invalid_password"
+    );
+    let ok = post(
+        &app,
+        "confirm-email-change",
+        json!({"token": change, "password": "password123"}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT, "{}", ok.body);
+    let fresh = login(&app, "new@example.com", "password123").await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    assert_eq!(fresh.body["record"]["verified"], true);
+    assert_error_shape(&login(&app, "carol@example.com", "password123").await, 400);
+    let r = app
+        .json(
+            Method::POST,
+            "/api/collections/users/auth-refresh",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_error_shape(&r, 401);
+    let reused = post(
+        &app,
+        "confirm-email-change",
+        json!({"token": change, "password": "password123"}),
+    )
+    .await;
+    assert_error_shape(&reused, 400);
+}
