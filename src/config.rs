@@ -80,6 +80,32 @@ pub struct Config {
     pub smtp_password: String,
     pub smtp_tls: SmtpTls,
     pub mail_from: String,
+    /// Every auth endpoint, per client IP, collection and action.
+    pub rate_limit_auth: RateLimit,
+    /// Record creates (batch items included), per client IP and collection.
+    pub rate_limit_create: RateLimit,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// `max` requests per `window`; `max == 0` turns the limit off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl RateLimit {
+    pub fn off() -> Self {
+        Self {
+            max: 0,
+            window: Duration::from_secs(1),
+        }
+    }
+
+    pub fn is_on(self) -> bool {
+        self.max > 0
+    }
 }
 
 /// How the SMTP connection is secured.
@@ -137,6 +163,15 @@ impl Default for Config {
             smtp_password: String::new(),
             smtp_tls: SmtpTls::StartTls,
             mail_from: "Keelbase <no-reply@localhost>".to_owned(),
+            rate_limit_auth: RateLimit {
+                max: 2,
+                window: Duration::from_secs(3),
+            },
+            rate_limit_create: RateLimit {
+                max: 0,
+                window: Duration::from_secs(5),
+            },
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -173,6 +208,11 @@ struct FileConfig {
     smtp_password: Option<String>,
     smtp_tls: Option<String>,
     mail_from: Option<String>,
+    rate_limit_auth_max: Option<u64>,
+    rate_limit_auth_window_secs: Option<u64>,
+    rate_limit_create_max: Option<u64>,
+    rate_limit_create_window_secs: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// Values given on the command line (or by clap from the matching env var).
@@ -428,6 +468,55 @@ impl Config {
                 .raw("MAIL_FROM")
                 .or(file.mail_from)
                 .unwrap_or(d.mail_from),
+            rate_limit_auth: RateLimit {
+                max: n(
+                    "RATE_LIMIT_AUTH_MAX",
+                    file.rate_limit_auth_max,
+                    0,
+                    1_000_000,
+                    u64::from(d.rate_limit_auth.max),
+                )? as u32,
+                window: Duration::from_secs(n(
+                    "RATE_LIMIT_AUTH_WINDOW_SECS",
+                    file.rate_limit_auth_window_secs,
+                    1,
+                    86_400,
+                    d.rate_limit_auth.window.as_secs(),
+                )?),
+            },
+            rate_limit_create: RateLimit {
+                max: n(
+                    "RATE_LIMIT_CREATE_MAX",
+                    file.rate_limit_create_max,
+                    0,
+                    1_000_000,
+                    u64::from(d.rate_limit_create.max),
+                )? as u32,
+                window: Duration::from_secs(n(
+                    "RATE_LIMIT_CREATE_WINDOW_SECS",
+                    file.rate_limit_create_window_secs,
+                    1,
+                    86_400,
+                    d.rate_limit_create.window.as_secs(),
+                )?),
+            },
+            trusted_proxies: {
+                let list: Vec<String> = match layer.raw("TRUSTED_PROXIES") {
+                    Some(v) => v
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                    None => file.trusted_proxies.unwrap_or_default(),
+                };
+                list.iter()
+                    .map(|s| {
+                        s.parse().map_err(|_| {
+                            ConfigError(format!("trusted_proxies: {s:?} is not an IP address"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            },
         };
         Ok(config)
     }
@@ -640,6 +729,9 @@ mod tests {
         assert_eq!(c.batch_max_requests, d.batch_max_requests);
         assert_eq!(c.batch_timeout, d.batch_timeout);
         assert_eq!(c.batch_max_body_size, d.batch_max_body_size);
+        assert_eq!(c.rate_limit_auth, d.rate_limit_auth);
+        assert_eq!(c.rate_limit_create, d.rate_limit_create);
+        assert_eq!(c.trusted_proxies, d.trusted_proxies);
         assert_eq!(
             (
                 &c.app_name,

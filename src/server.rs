@@ -127,6 +127,10 @@ pub fn app(state: AppState, routes: Router<AppState>) -> Router {
         .layer(CompressionLayer::new().compress_when(compress_when))
         .layer(axum::middleware::from_fn(crate::api::middleware::outer))
         .layer(cors(&config))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::ratelimit::limit,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

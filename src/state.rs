@@ -19,6 +19,7 @@ struct Inner {
     collections: Collections,
     superusers: Superusers,
     auth_records: AuthRecords,
+    limiter: crate::api::ratelimit::Limiter,
 }
 
 impl AppState {
@@ -49,12 +50,13 @@ impl AppState {
             config.app_url.clone(),
         );
         Ok(Self(Arc::new(Inner {
-            config,
             data,
             aux,
             collections,
             superusers,
             auth_records,
+            limiter: crate::api::ratelimit::Limiter::from_config(&config),
+            config,
         })))
     }
 
@@ -74,6 +76,10 @@ impl AppState {
 
     pub fn collections(&self) -> &Collections {
         &self.0.collections
+    }
+
+    pub fn limiter(&self) -> &crate::api::ratelimit::Limiter {
+        &self.0.limiter
     }
 
     pub fn auth_records(&self) -> &AuthRecords {

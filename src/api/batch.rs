@@ -4,12 +4,14 @@
 
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{Auth, Body};
+use super::ratelimit::ClientIp;
 use super::records::{query_param, request_info, write_error};
 use crate::query::RequestInfo;
 use crate::records::batch::{self, Action, BatchError, Item, Outcome};
@@ -179,11 +181,12 @@ fn parse_item(
 
 async fn run(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     auth: Auth,
     headers: HeaderMap,
     RawQuery(_query): RawQuery,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let config = state.config();
     if !config.batch_enabled {
         return Err(ApiError::forbidden("Batch requests are not allowed."));
@@ -231,6 +234,20 @@ async fn run(
         }
         shapes.push((p.fields, p.failed));
     }
+    // Every create and upsert counts against the create limit, as if sent alone.
+    let mut creates: std::collections::BTreeMap<&str, u32> = Default::default();
+    for item in &items {
+        if matches!(item.action, Action::Create | Action::Upsert) {
+            *creates.entry(item.collection.id.as_str()).or_default() += 1;
+        }
+    }
+    let limiter = state.limiter();
+    if creates
+        .iter()
+        .any(|(c, n)| !limiter.take_creates(&ip, c, *n))
+    {
+        return Ok(super::ratelimit::refused(limiter.create_limit()));
+    }
     let outcomes = batch::run(
         state.data(),
         state.auth_records().hasher(),
@@ -264,5 +281,5 @@ async fn run(
             Outcome::Deleted => json!({"status": 204, "body": null}),
         })
         .collect();
-    Ok(Json(Value::Array(answers)))
+    Ok(Json(Value::Array(answers)).into_response())
 }

@@ -16,6 +16,7 @@ pub mod install;
 pub mod list;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 pub mod records;
 
 use axum::Router;

@@ -26,6 +26,9 @@ pub fn test_config(dir: &Path) -> Config {
     let mut config = Config::load_with_env(&overrides, |_| None).expect("default config loads");
     config.password_hash_concurrency = 2;
     config.migrations_dir = Some(dir.join("kb_migrations"));
+    // Every in-process request comes from the same (unknown) address: tests that check
+    // rate limits turn them on themselves.
+    config.rate_limit_auth = keelbase::config::RateLimit::off();
     config
 }
 
