@@ -230,6 +230,10 @@ async fn password_login_and_tokens() {
         json!({"enabled": true, "identityFields": ["email"]})
     );
     assert_eq!(m.body["emailPassword"], true);
+    assert_eq!(
+        m.body["usernamePassword"], false,
+        "email is the only identity field"
+    );
 }
 
 #[tokio::test]

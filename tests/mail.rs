@@ -455,3 +455,182 @@ async fn email_change_by_the_mailed_link() {
     .await;
     assert_error_shape(&reused, 400);
 }
+
+/// The code in an OTP mail (the first run of 8 digits).
+fn code_in(mail: &Value) -> String {
+    let html = mail["html"].as_str().unwrap();
+    let bytes: Vec<char> = html.chars().collect();
+    for i in 0..bytes.len() {
+        let run: String = bytes[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        if run.len() == 8 {
+            return run;
+        }
+    }
+    panic!("no code in {html}")
+}
+
+async fn enable(app: &TestApp, admin: &str, auth: Value) {
+    let a = app
+        .json(
+            Method::PATCH,
+            "/api/collections/users",
+            Some(json!({ "auth": auth })),
+            Some(admin),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test]
+async fn one_time_passwords_by_mail() {
+    let sink = Sink::start();
+    let app = app_with(&sink).await;
+    let admin = app.superuser_token().await;
+    let id = register(&app, "dave@example.com").await;
+    let disabled = post(&app, "request-otp", json!({"email": "dave@example.com"})).await;
+    assert_error_shape(&disabled, 403);
+    enable(&app, &admin, json!({"otp": {"enabled": true}})).await;
+    let methods = app.get("/api/collections/users/auth-methods", None).await;
+    assert_eq!(
+        methods.body["otp"],
+        json!({"enabled": true, "duration": 180})
+    );
+
+    let unknown = post(&app, "request-otp", json!({"email": "nobody@example.com"})).await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert_eq!(unknown.body["otpId"].as_str().unwrap().len(), 15);
+    let known = post(&app, "request-otp", json!({"email": "dave@example.com"})).await;
+    assert_eq!(known.status, StatusCode::OK);
+    let otp_id = known.body["otpId"].as_str().unwrap().to_owned();
+    let code = code_in(&sink.mail_to("dave@example.com").await);
+    sink.assert_quiet().await; // nothing for the unknown address
+
+    let wrong = post(
+        &app,
+        "auth-with-otp",
+        json!({"otpId": otp_id, "password": "00000000"}),
+    )
+    .await;
+    assert_error_shape(&wrong, 400);
+    assert_eq!(wrong.body["message"], "Invalid or expired OTP.");
+    let fake = post(
+        &app,
+        "auth-with-otp",
+        json!({"otpId": unknown.body["otpId"], "password": code}),
+    )
+    .await;
+    assert_eq!(fake.body["message"], "Invalid or expired OTP.");
+    let ok = post(
+        &app,
+        "auth-with-otp",
+        json!({"otpId": otp_id, "password": code}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.body["record"]["id"], id.as_str());
+    assert_eq!(
+        ok.body["record"]["verified"], true,
+        "the code reached the record's own email"
+    );
+    let reused = post(
+        &app,
+        "auth-with-otp",
+        json!({"otpId": otp_id, "password": code}),
+    )
+    .await;
+    assert_eq!(reused.body["message"], "Invalid or expired OTP.");
+
+    // Five wrong codes end the OTP: the right one no longer works.
+    let otp_id = post(&app, "request-otp", json!({"email": "dave@example.com"}))
+        .await
+        .body["otpId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code_in(&sink.mail_to("dave@example.com").await);
+    for _ in 0..5 {
+        let a = post(
+            &app,
+            "auth-with-otp",
+            json!({"otpId": otp_id, "password": "99999999"}),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    }
+    let late = post(
+        &app,
+        "auth-with-otp",
+        json!({"otpId": otp_id, "password": code}),
+    )
+    .await;
+    assert_eq!(late.body["message"], "Invalid or expired OTP.");
+}
+
+#[tokio::test]
+async fn mfa_needs_a_second_different_method() {
+    let sink = Sink::start();
+    let app = app_with(&sink).await;
+    let admin = app.superuser_token().await;
+    register(&app, "erin@example.com").await;
+    enable(
+        &app,
+        &admin,
+        json!({"otp": {"enabled": true}, "mfa": {"enabled": true}}),
+    )
+    .await;
+
+    let first = login(&app, "erin@example.com", "password123").await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED);
+    let keys: Vec<&String> = first.body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["mfaId"], "a bare object, not the error envelope");
+    let mfa = first.body["mfaId"].as_str().unwrap().to_owned();
+
+    let same = app
+        .post(
+            "/api/collections/users/auth-with-password",
+            json!({"identity": "erin@example.com", "password": "password123", "mfaId": mfa}),
+            None,
+        )
+        .await;
+    assert_error_shape(&same, 400);
+    assert_eq!(
+        same.body["message"],
+        "A different authentication method is required."
+    );
+    let bogus = app
+        .post(
+            "/api/collections/users/auth-with-password?mfaId=zzzzzzzzzzzzzzz",
+            json!({"identity": "erin@example.com", "password": "password123"}),
+            None,
+        )
+        .await;
+    assert_eq!(bogus.body["message"], "Invalid or expired MFA session.");
+
+    let otp = post(&app, "request-otp", json!({"email": "erin@example.com"}))
+        .await
+        .body["otpId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code_in(&sink.mail_to("erin@example.com").await);
+    let second = post(
+        &app,
+        "auth-with-otp",
+        json!({"otpId": otp, "password": code, "mfaId": mfa}),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert!(second.body["token"].as_str().is_some());
+    // The MFA session is used up.
+    let again = app
+        .post(
+            "/api/collections/users/auth-with-password",
+            json!({"identity": "erin@example.com", "password": "password123", "mfaId": mfa}),
+            None,
+        )
+        .await;
+    assert_eq!(again.body["message"], "Invalid or expired MFA session.");
+}

@@ -4,14 +4,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{Auth, Body, Superuser};
+use crate::auth::otp::Completed;
 use crate::auth::records::{own_json, AuthRecords, StoredAuth};
 use crate::auth::superusers::{record_json, SUPERUSERS_ID};
 use crate::db::superusers::SuperuserRow;
@@ -35,6 +37,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/collections/{collection}/impersonate/{id}",
             post(impersonate),
+        )
+        .route(
+            "/api/collections/{collection}/request-otp",
+            post(request_otp),
+        )
+        .route(
+            "/api/collections/{collection}/auth-with-otp",
+            post(auth_with_otp),
         )
         .route(
             "/api/collections/{collection}/request-verification",
@@ -123,8 +133,9 @@ pub(super) fn auth_response(token: String, record: &SuperuserRow) -> Json<Value>
 async fn auth_with_password(
     State(state): State<AppState>,
     Path(collection): Path<String>,
+    RawQuery(query): RawQuery,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let collection = auth_collection(&state, &collection)?;
     let mut err = ApiError::validation();
     let identity = required_text(&body, "identity", &mut err);
@@ -148,12 +159,74 @@ async fn auth_with_password(
         let stored = records
             .auth_with_password(collection.clone(), identity, password, identity_field)
             .await?;
-        let token = AuthRecords::issue_token(&collection, &stored, None, true)?;
-        return Ok(record_auth_response(&collection, &stored, token));
+        let mfa = mfa_id(&body, query.as_deref())?;
+        return finish(&state, &collection, &stored, "password", mfa.as_deref()).await;
     }
     let superusers = state.superusers();
     let record = superusers.auth_with_password(identity, password).await?;
-    Ok(auth_response(superusers.issue_token(&record)?, &record))
+    Ok(auth_response(superusers.issue_token(&record)?, &record).into_response())
+}
+
+/// `mfaId` from the body or the query string.
+fn mfa_id(body: &Body, query: Option<&str>) -> Result<Option<String>, ApiError> {
+    if let Some(id) = body.string("mfaId")? {
+        return Ok(Some(id.to_owned()));
+    }
+    Ok(super::records::query_param(query, "mfaId"))
+}
+
+/// The answer to a successful first (or second) method: the auth response, or the bare
+/// `401 {"mfaId"}` MFA challenge (API.md §5.7 — deliberately not the error envelope).
+async fn finish(
+    state: &AppState,
+    collection: &Arc<Collection>,
+    stored: &StoredAuth,
+    method: &'static str,
+    mfa: Option<&str>,
+) -> Result<Response, ApiError> {
+    match state
+        .auth_records()
+        .complete(collection, stored, method, mfa)
+        .await?
+    {
+        Completed::Token(token) => {
+            Ok(record_auth_response(collection, stored, token).into_response())
+        }
+        Completed::MfaRequired(id) => {
+            Ok((StatusCode::UNAUTHORIZED, Json(json!({ "mfaId": id }))).into_response())
+        }
+    }
+}
+
+async fn request_otp(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let email = text_field(&body, "email")?;
+    required("email", email)?;
+    let otp_id = state.auth_records().request_otp(&collection, email).await?;
+    Ok(Json(json!({ "otpId": otp_id })))
+}
+
+async fn auth_with_otp(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    let otp_id = text_field(&body, "otpId")?;
+    required("otpId", otp_id)?;
+    let code = text_field(&body, "password")?;
+    required("password", code)?;
+    let stored = state
+        .auth_records()
+        .auth_with_otp(&collection, otp_id, code)
+        .await?;
+    let mfa = mfa_id(&body, query.as_deref())?;
+    finish(&state, &collection, &stored, "otp", mfa.as_deref()).await
 }
 
 async fn auth_refresh(
@@ -211,22 +284,28 @@ async fn auth_methods(
     let password = &options["passwordAuth"];
     let enabled = password["enabled"] == Value::Bool(true);
     let fields = password["identityFields"].clone();
-    let has = |name: &str| {
+    // Legacy keys: `emailPassword` when email is an identity field, `usernamePassword`
+    // when any other field is.
+    let has = |email: bool| {
         enabled
             && fields
                 .as_array()
-                .is_some_and(|a| a.iter().any(|f| (f == name) == (name == "email")))
+                .is_some_and(|a| a.iter().any(|f| (f == "email") == email))
     };
-    // OTP, MFA and OAuth2 are reported off until their flows exist, whatever the options
-    // say, so that clients never call an endpoint that cannot answer.
+    let flag = |name: &str| {
+        let on = options[name]["enabled"] == Value::Bool(true);
+        json!({"enabled": on, "duration": if on { options[name]["duration"].clone() } else { json!(0) }})
+    };
+    // OAuth2 is reported off until its flow exists, whatever the options say, so that
+    // clients never call an endpoint that cannot answer.
     Ok(Json(json!({
         "password": {"enabled": enabled, "identityFields": fields},
         "oauth2": {"enabled": false, "providers": []},
-        "mfa": {"enabled": false, "duration": 0},
-        "otp": {"enabled": false, "duration": 0},
+        "mfa": flag("mfa"),
+        "otp": flag("otp"),
         "authProviders": [],
-        "usernamePassword": has("username"),
-        "emailPassword": has("email"),
+        "usernamePassword": has(false),
+        "emailPassword": has(true),
     })))
 }
 

@@ -5,6 +5,7 @@
 //! statuses in `api/error.rs`.
 
 pub mod flows;
+pub mod otp;
 pub mod password;
 pub mod records;
 pub mod superusers;

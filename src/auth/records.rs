@@ -351,11 +351,27 @@ impl AuthRecords {
         let refused = AuthError::Forbidden(
             "The request doesn't satisfy the collection requirements to authenticate.",
         );
-        let rule = match collection.rules.auth.as_deref() {
-            None => return Err(refused),
-            Some(r) if r.trim().is_empty() => return Ok(()),
-            Some(r) => r.to_owned(),
-        };
+        match collection.rules.auth.as_deref() {
+            None => Err(refused),
+            Some(r) if r.trim().is_empty() => Ok(()),
+            Some(r) => {
+                if self.rule_matches(collection, stored, r).await? {
+                    Ok(())
+                } else {
+                    Err(refused)
+                }
+            }
+        }
+    }
+
+    /// Does filter `rule` hold for this record (with `@request.auth` = the record)? A rule
+    /// that does not compile never holds.
+    pub(super) async fn rule_matches(
+        &self,
+        collection: &Arc<Collection>,
+        stored: &StoredAuth,
+        rule: &str,
+    ) -> Result<bool, AuthError> {
         let snapshot = self.registry.snapshot();
         let request = RequestInfo {
             auth: Some(AuthRecord {
@@ -373,11 +389,11 @@ impl AuthRecords {
             request: &request,
             alias: "_m",
         };
-        let compiled = match parse(&rule).and_then(|e| compile_where(&e, &scope)) {
+        let compiled = match parse(rule).and_then(|e| compile_where(&e, &scope)) {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(collection = %collection.name, error = %e, "the authRule does not compile; denying");
-                return Err(refused);
+                tracing::error!(collection = %collection.name, error = %e, "an auth rule does not compile; denying");
+                return Ok(false);
             }
         };
         let sql = format!(
@@ -394,8 +410,7 @@ impl AuthRecords {
                 .to_owned(),
         )];
         params.extend(compiled.params);
-        let ok = self
-            .db
+        self.db
             .read(move |conn| -> Result<bool, AuthError> {
                 Ok(
                     conn.query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
@@ -403,12 +418,7 @@ impl AuthRecords {
                     })?,
                 )
             })
-            .await?;
-        if ok {
-            Ok(())
-        } else {
-            Err(refused)
-        }
+            .await
     }
 
     /// Load record `id` of `collection` (for refresh and impersonation).
