@@ -218,6 +218,128 @@ async fn superuser_only_collections_are_left_out_for_everyone_else() {
     assert_eq!(openapi(&app, Some(&token)).await, admin);
 }
 
+/// The auth endpoints of a user auth collection, as paths under it.
+const AUTH_ACTIONS: [&str; 10] = [
+    "auth-with-password",
+    "auth-refresh",
+    "auth-methods",
+    "impersonate/{id}",
+    "request-verification",
+    "confirm-verification",
+    "request-password-reset",
+    "confirm-password-reset",
+    "request-email-change",
+    "confirm-email-change",
+];
+
+#[tokio::test]
+async fn each_auth_collection_gets_its_auth_paths_under_the_same_policy() {
+    let app = TestApp::new().await;
+    let token = app.superuser_token().await;
+    create_collection(
+        &app,
+        &token,
+        json!({"name": "members", "type": "auth", "listRule": "", "authRule": "verified = true",
+               "schema": {"type": "object", "properties": {"nickname": {"type": "string"}}}}),
+    )
+    .await;
+    create_collection(
+        &app,
+        &token,
+        json!({"name": "staff", "type": "auth",
+               "schema": {"type": "object", "properties": {"badge": {"type": "string"}}}}),
+    )
+    .await;
+
+    let admin = openapi(&app, Some(&token)).await;
+    let guest = openapi(&app, None).await;
+    for action in AUTH_ACTIONS {
+        for name in ["users", "members", "staff"] {
+            let path = format!("/api/collections/{name}/{action}");
+            assert!(has_path(&admin, &path), "{path}");
+        }
+        for name in ["users", "members"] {
+            let path = format!("/api/collections/{name}/{action}");
+            assert!(has_path(&guest, &path), "guests: {path}");
+        }
+        let hidden = format!("/api/collections/staff/{action}");
+        assert!(!has_path(&guest, &hidden), "superusers only: {hidden}");
+    }
+    for doc in [&admin, &guest] {
+        // Superusers cannot be impersonated and are verified by definition.
+        for action in [
+            "impersonate/{id}",
+            "request-verification",
+            "confirm-verification",
+        ] {
+            let path = format!("/api/collections/_superusers/{action}");
+            assert!(!has_path(doc, &path), "{path}");
+        }
+        for action in [
+            "auth-with-password",
+            "auth-refresh",
+            "auth-methods",
+            "request-password-reset",
+            "confirm-password-reset",
+            "request-email-change",
+            "confirm-email-change",
+        ] {
+            let path = format!("/api/collections/_superusers/{action}");
+            assert!(has_path(doc, &path), "{path}");
+        }
+    }
+    let schemas = &guest["components"]["schemas"];
+    assert!(schemas.get("StaffAuthResponse").is_none());
+    assert!(schemas.get("StaffCreate").is_none());
+    assert_eq!(
+        schemas["MembersAuthResponse"]["properties"]["record"]["allOf"],
+        json!([{"$ref": "#/components/schemas/MembersRecord"}])
+    );
+    let sign_in = &guest["paths"]["/api/collections/members/auth-with-password"]["post"];
+    assert_eq!(
+        sign_in["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/MembersAuthResponse"
+    );
+    let description = sign_in["description"].as_str().unwrap();
+    assert!(
+        !description.contains("verified = true"),
+        "guests never see rule text: {description}"
+    );
+    let admin_description = admin["paths"]["/api/collections/members/auth-with-password"]["post"]
+        ["description"]
+        .as_str()
+        .unwrap();
+    assert!(admin_description.contains("`verified = true`"));
+    assert_eq!(
+        guest["paths"]["/api/collections/members/auth-methods"]["get"]["responses"]["200"]
+            ["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/AuthMethods"
+    );
+
+    let create = &schemas["MembersCreate"];
+    for key in ["email", "password", "passwordConfirm"] {
+        assert!(
+            create["required"].as_array().unwrap().contains(&json!(key)),
+            "{key}"
+        );
+    }
+    assert_eq!(create["properties"]["password"]["writeOnly"], true);
+    assert_eq!(create["properties"]["passwordConfirm"]["writeOnly"], true);
+    let update = &schemas["MembersUpdate"]["properties"];
+    for key in ["oldPassword", "password", "passwordConfirm"] {
+        assert_eq!(update[key]["writeOnly"], true, "{key}");
+    }
+    for key in ["email", "emailVisibility", "verified"] {
+        assert!(update.get(key).is_some(), "{key}");
+    }
+    for doc in [&admin, &guest] {
+        assert!(
+            !doc.to_string().contains("tokenKey"),
+            "tokenKey is never input or output"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_docs_page_loads_its_script_from_the_binary() {
     let app = TestApp::new().await;

@@ -7,6 +7,11 @@
 //! collection. Each variant is generated once per snapshot, off the async workers, and
 //! served from a cache until a collection change installs a new snapshot.
 //!
+//! Auth collections also get their auth endpoints (`auth-with-password`, `auth-refresh`,
+//! `auth-methods`, `impersonate/{id}`, the mailed flows) under the same policy, with a
+//! `<Name>AuthResponse` whose record is the collection's record schema; `_superusers` gets
+//! those that apply to it, for everyone.
+//!
 //! Collection schemas are JSON Schema 2020-12, as OpenAPI 3.1 schemas are, so property
 //! schemas are copied as written and `x-relation`/`x-file`/`x-autodate`/`x-hidden` stay as
 //! vendor extensions. Copies drop `$id`, `$schema` and anchors (the document must not define
@@ -185,6 +190,7 @@ pub fn document(snapshot: &Snapshot, audience: Audience) -> Value {
 
     let mut schemas = shared_schemas();
     let mut paths = system_paths();
+    paths.extend(superuser_auth_paths(snapshot));
     let mut tags = vec![
         json!({"name": "System", "description": "Health and batch requests."}),
         json!({"name": "Superusers", "description": "Authentication of the `_superusers` system collection."}),
@@ -193,7 +199,12 @@ pub fn document(snapshot: &Snapshot, audience: Audience) -> Value {
         let doc = CollectionDoc::new(snapshot, c, audience, &included);
         doc.add_to(&mut schemas, &mut paths);
         let kind = c.kind.as_str();
-        tags.push(json!({"name": c.name, "description": format!("Records of the {kind} collection `{}`.", c.name)}));
+        let what = if c.is_auth() {
+            "Records and authentication"
+        } else {
+            "Records"
+        };
+        tags.push(json!({"name": c.name, "description": format!("{what} of the {kind} collection `{}`.", c.name)}));
     }
 
     let description = match audience {
@@ -288,6 +299,46 @@ fn shared_schemas() -> Map<String, Value> {
         }),
     );
     s.insert(
+        "FieldError".into(),
+        json!({
+            "type": "object",
+            "description": "Why one input field was refused.",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "examples": ["validation_required", "validation_is_email", "validation_values_mismatch"]},
+                "message": {"type": "string", "examples": ["Cannot be blank."]},
+                "params": {"type": "object", "additionalProperties": true},
+            },
+        }),
+    );
+    s.insert(
+        "ValidationError".into(),
+        json!({
+            "description": "A 400: `data` holds the refused fields, keyed by name, or is `{}` when no \
+                field is to blame (wrong credentials, unreadable body, bad filter).",
+            "allOf": [schema_ref("ApiError")],
+            "properties": {
+                "status": {"const": 400},
+                "data": {"type": "object", "additionalProperties": schema_ref("FieldError")},
+            },
+        }),
+    );
+    s.insert(
+        "RecordRef".into(),
+        json!({
+            "type": "object",
+            "description": "What a create or update answers when the viewRule hides the written record \
+                from the caller: only what the caller already knows.",
+            "required": ["collectionId", "collectionName", "id"],
+            "properties": {
+                "collectionId": {"type": "string"},
+                "collectionName": {"type": "string"},
+                "id": {"type": "string"},
+            },
+            "additionalProperties": false,
+        }),
+    );
+    s.insert(
         "Health".into(),
         json!({
             "type": "object",
@@ -336,8 +387,57 @@ fn shared_schemas() -> Map<String, Value> {
                 "type": "object",
                 "required": ["status", "body"],
                 "properties": {
-                    "status": {"type": "integer"},
-                    "body": {"description": "The sub-request's answer; null for a 204."},
+                    "status": {"type": "integer", "enum": [200, 204], "description": "200 for a create, update or upsert; 204 for a delete."},
+                    "body": {
+                        "type": ["object", "null"],
+                        "description": "The record, with the keys the item URL's `fields` picks; null for a delete.",
+                    },
+                },
+            },
+        }),
+    );
+    s.insert(
+        "BatchError".into(),
+        json!({
+            "description": "A batch that changed nothing. `data.requests` is a field error when the batch \
+                itself is invalid (`validation_required`, `validation_length_too_long`); otherwise it is \
+                keyed by the index of the first failing request, holding either that request's field errors \
+                (`method`, `url`, `body`) or `batch_request_failed` with the request's own error answer.",
+            "allOf": [schema_ref("ApiError")],
+            "properties": {
+                "status": {"const": 400},
+                "data": {
+                    "type": "object",
+                    "properties": {
+                        "requests": {
+                            "anyOf": [
+                                schema_ref("FieldError"),
+                                {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": "^[0-9]+$"},
+                                    "additionalProperties": {
+                                        "anyOf": [
+                                            {
+                                                "type": "object",
+                                                "required": ["code", "message", "response"],
+                                                "properties": {
+                                                    "code": {"const": "batch_request_failed"},
+                                                    "message": {"type": "string"},
+                                                    "response": schema_ref("ApiError"),
+                                                },
+                                            },
+                                            {"type": "object", "additionalProperties": schema_ref("FieldError")},
+                                        ],
+                                    },
+                                },
+                            ],
+                        },
+                    },
+                    "examples": [{"requests": {"1": {
+                        "code": "batch_request_failed",
+                        "message": "Batch request failed.",
+                        "response": {"status": 400, "message": "Failed to create record.", "data": {"title": {"code": "validation_required", "message": "Cannot be blank."}}},
+                    }}}],
                 },
             },
         }),
@@ -349,7 +449,7 @@ fn shared_schemas() -> Map<String, Value> {
             "required": ["identity", "password"],
             "properties": {
                 "identity": {"type": "string", "minLength": 1, "maxLength": 255, "description": "The superuser's email."},
-                "password": {"type": "string", "minLength": 1, "maxLength": 255, "format": "password"},
+                "password": {"type": "string", "minLength": 1, "maxLength": 255, "format": "password", "writeOnly": true},
                 "identityField": {"type": "string", "enum": ["email"]},
             },
         }),
@@ -378,6 +478,103 @@ fn shared_schemas() -> Map<String, Value> {
             },
         }),
     );
+    s.insert(
+        "AuthMethods".into(),
+        json!({
+            "type": "object",
+            "description": "How records of the collection can sign in; the same for every caller.",
+            "required": ["password", "oauth2", "mfa", "otp", "authProviders", "usernamePassword", "emailPassword"],
+            "properties": {
+                "password": {
+                    "type": "object",
+                    "required": ["enabled", "identityFields"],
+                    "properties": {
+                        "enabled": {"type": "boolean"},
+                        "identityFields": {"type": "array", "items": {"type": "string"}, "examples": [["email", "username"]]},
+                    },
+                },
+                "oauth2": {
+                    "type": "object",
+                    "required": ["enabled", "providers"],
+                    "properties": {
+                        "enabled": {"type": "boolean"},
+                        "providers": {"type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "displayName": {"type": "string"},
+                                "state": {"type": "string"},
+                                "authURL": {"type": "string", "description": "Ends with `&redirect_uri=`: append the redirect URL."},
+                                "codeVerifier": {"type": "string"},
+                                "codeChallenge": {"type": "string"},
+                                "codeChallengeMethod": {"type": "string"},
+                            },
+                        }},
+                    },
+                },
+                "mfa": schema_ref("AuthMethodDuration"),
+                "otp": schema_ref("AuthMethodDuration"),
+                "authProviders": {"type": "array", "deprecated": true, "description": "Legacy: the OAuth2 providers."},
+                "usernamePassword": {"type": "boolean", "deprecated": true, "description": "Legacy: password sign-in by a non-email identity field."},
+                "emailPassword": {"type": "boolean", "deprecated": true, "description": "Legacy: password sign-in by email."},
+            },
+        }),
+    );
+    s.insert(
+        "AuthMethodDuration".into(),
+        json!({
+            "type": "object",
+            "required": ["enabled", "duration"],
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "duration": {"type": "integer", "minimum": 0, "description": "Seconds; 0 when disabled."},
+            },
+        }),
+    );
+    s.insert(
+        "AuthEmailRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["email"],
+            "properties": {"email": {"type": "string", "format": "email"}},
+        }),
+    );
+    s.insert(
+        "AuthTokenRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["token"],
+            "properties": {"token": {"type": "string", "minLength": 1, "description": "The token from the mailed link."}},
+        }),
+    );
+    s.insert(
+        "EmailChangeRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["newEmail"],
+            "properties": {"newEmail": {"type": "string", "format": "email", "description": "Not in use by another record of the collection, and not the current email."}},
+        }),
+    );
+    s.insert(
+        "EmailChangeConfirmRequest".into(),
+        json!({
+            "type": "object",
+            "required": ["token", "password"],
+            "properties": {
+                "token": {"type": "string", "minLength": 1, "description": "The token from the link mailed to the new address."},
+                "password": {"type": "string", "minLength": 1, "format": "password", "writeOnly": true, "description": "The record's current password."},
+            },
+        }),
+    );
+    s.insert(
+        "ImpersonateRequest".into(),
+        json!({
+            "type": "object",
+            "properties": {
+                "duration": {"type": "integer", "minimum": 0, "default": 0, "description": "The token's lifetime in seconds; 0 for the collection's `authToken.duration`."},
+            },
+        }),
+    );
     s
 }
 
@@ -402,7 +599,11 @@ fn shared_parameters() -> Value {
 fn shared_responses() -> Value {
     let error = |description: &str| json!({"description": description, "content": json_content(schema_ref("ApiError"))});
     json!({
-        "BadRequest": error("Invalid input: the body, a field value, or the filter, sort or paging parameters."),
+        "BadRequest": {
+            "description": "Invalid input: the body, a field value, or the filter, sort or paging parameters.",
+            "content": json_content(schema_ref("ValidationError")),
+        },
+        "Unauthorized": error("No valid auth token: none was sent, or it is malformed, expired or revoked."),
         "Forbidden": error("Not allowed: the rule is null (superusers only), or a non-superuser used `@request`/`@collection` in a filter."),
         "NotFound": error("The record does not exist, or the rule hides it from the caller."),
     })
@@ -435,7 +636,8 @@ fn system_paths() -> Map<String, Value> {
                 "tags": ["System"],
                 "summary": "Run record requests in one transaction",
                 "description": "Creates, updates (PATCH), upserts (PUT) and deletes records in one transaction; \
-                    any failure rolls all of them back. Disabled unless the `batch` settings enable it. \
+                    any failure rolls all of them back. Each request runs with the outer request's auth and \
+                    the collection's rules. On by default; the `batch_enabled` setting switches it off. \
                     Multipart bodies carry the JSON in an `@jsonPayload` part.",
                 "requestBody": {
                     "required": true,
@@ -450,24 +652,9 @@ fn system_paths() -> Map<String, Value> {
                 },
                 "responses": {
                     "200": {"description": "Every request succeeded.", "content": json_content(schema_ref("BatchResponse"))},
-                    "400": {"description": "A request failed (`data.requests.<index>.response` holds its error) or the batch is invalid; nothing was changed.", "content": json_content(schema_ref("ApiError"))},
-                    "403": {"description": "Batch requests are not enabled.", "content": json_content(schema_ref("ApiError"))},
-                },
-            },
-        }),
-    );
-    p.insert(
-        "/api/collections/_superusers/auth-with-password".into(),
-        json!({
-            "post": {
-                "operationId": "superuserAuthWithPassword",
-                "tags": ["Superusers"],
-                "summary": "Sign in as a superuser",
-                "security": [{}],
-                "requestBody": {"required": true, "content": body_content(schema_ref("SuperuserAuthRequest"))},
-                "responses": {
-                    "200": {"description": "Signed in.", "content": json_content(schema_ref("SuperuserAuth"))},
-                    "400": {"description": "Missing fields, or wrong credentials (`Failed to authenticate.`).", "content": json_content(schema_ref("ApiError"))},
+                    "400": {"description": "The batch is invalid, or a request failed (`data.requests.<index>.response` holds its own answer); nothing was changed.", "content": json_content(schema_ref("BatchError"))},
+                    "403": {"description": "Batch requests are switched off.", "content": json_content(schema_ref("ApiError"))},
+                    "413": {"description": "The body is larger than the batch body limit.", "content": json_content(schema_ref("ApiError"))},
                 },
             },
         }),
@@ -475,8 +662,271 @@ fn system_paths() -> Map<String, Value> {
     p
 }
 
+/// The auth endpoints of `_superusers`: those of user auth collections except
+/// impersonation (superusers cannot be impersonated) and verification (they are
+/// verified by definition).
+fn superuser_auth_paths(snapshot: &Snapshot) -> Map<String, Value> {
+    let password_lengths = snapshot
+        .get(crate::auth::superusers::SUPERUSERS_NAME)
+        .map_or(
+            (
+                crate::auth::superusers::PASSWORD_MIN as u64,
+                crate::auth::superusers::PASSWORD_MAX as u64,
+            ),
+            |c| password_lengths(c),
+        );
+    AuthEndpoints {
+        collection: crate::auth::superusers::SUPERUSERS_NAME.to_owned(),
+        tag: "Superusers".to_owned(),
+        operation: Box::new(|verb| format!("superuser{verb}")),
+        answer: schema_ref("SuperuserAuth"),
+        password_body: schema_ref("SuperuserAuthRequest"),
+        password_lengths,
+        user_collection: false,
+        sign_in: "Superusers sign in with their email.".to_owned(),
+    }
+    .paths()
+}
+
+/// The auth endpoints of one auth collection (API.md Part B §5).
+struct AuthEndpoints {
+    /// Its name, as in the URL.
+    collection: String,
+    tag: String,
+    /// The operationId of an endpoint, from its verb (`AuthWithPassword`, …).
+    operation: Box<dyn Fn(&str) -> String>,
+    /// The `{token, record}` answer.
+    answer: Value,
+    /// The auth-with-password body.
+    password_body: Value,
+    /// `auth.password.{minLength,maxLength}`, for confirm-password-reset.
+    password_lengths: (u64, u64),
+    /// A user auth collection (not `_superusers`): impersonation, verification, and the
+    /// `passwordAuth` and authRule checks at sign-in.
+    user_collection: bool,
+    /// Who can sign in.
+    sign_in: String,
+}
+
+impl AuthEndpoints {
+    fn paths(&self) -> Map<String, Value> {
+        let name = &self.collection;
+        let tag = json!([self.tag]);
+        let op = |verb: &str| (self.operation)(verb);
+        let public = json!([{}]);
+        let bearer = json!([{"bearerAuth": []}]);
+        let answer = |description: &str| json!({"description": description, "content": json_content(self.answer.clone())});
+        let invalid = |description: &str| json!({"description": description, "content": json_content(schema_ref("ValidationError"))});
+        let refused = |description: &str| json!({"description": description, "content": json_content(schema_ref("ApiError"))});
+        let done = |description: &str| json!({"description": description});
+        let body = |schema: Value| json!({"required": true, "content": body_content(schema)});
+        let mut p = Map::new();
+        let mut insert = |action: &str, method: &str, operation: Value| {
+            p.insert(
+                format!("/api/collections/{name}/{action}"),
+                json!({ method: operation }),
+            );
+        };
+
+        let mut sign_in = json!({
+            "operationId": op("AuthWithPassword"),
+            "tags": tag,
+            "summary": format!("Sign in to {name} with a password"),
+            "description": format!(
+                "{} Without `identityField`, every identity field is tried, `email` first.",
+                self.sign_in
+            ),
+            "security": public,
+            "requestBody": body(self.password_body.clone()),
+            "responses": {
+                "200": answer("Signed in: a token and the record, with its email."),
+                "400": invalid("Missing or invalid fields, or wrong credentials: `Failed to authenticate.` with empty `data`, the same whether or not the account exists."),
+            },
+        });
+        if self.user_collection {
+            sign_in["responses"]["403"] =
+                refused("Password sign-in is disabled for the collection, or its authRule refuses the record.");
+        }
+        insert("auth-with-password", "post", sign_in);
+
+        let refresh_refused = if self.user_collection {
+            "The token belongs to another collection, or the authRule now refuses the record."
+        } else {
+            "The token is not a superuser's."
+        };
+        insert(
+            "auth-refresh",
+            "post",
+            json!({
+                "operationId": op("AuthRefresh"),
+                "tags": tag,
+                "summary": format!("Renew a {name} token"),
+                "description": "Takes the current token and no body. Answers a new token, or the same one \
+                    when it is not refreshable (an impersonation token), and the record as stored now.",
+                "security": bearer,
+                "responses": {
+                    "200": answer("A token and the record."),
+                    "401": error_response("Unauthorized"),
+                    "403": refused(refresh_refused),
+                },
+            }),
+        );
+        insert(
+            "auth-methods",
+            "get",
+            json!({
+                "operationId": op("AuthMethods"),
+                "tags": tag,
+                "summary": format!("How {name} records sign in"),
+                "security": public,
+                "responses": {
+                    "200": {"description": "The enabled sign-in methods.", "content": json_content(schema_ref("AuthMethods"))},
+                },
+            }),
+        );
+        if self.user_collection {
+            p.insert(
+                format!("/api/collections/{name}/impersonate/{{id}}"),
+                json!({
+                    "parameters": [{"$ref": "#/components/parameters/recordId"}],
+                    "post": {
+                        "operationId": op("Impersonate"),
+                        "tags": tag,
+                        "summary": format!("Sign in as a {name} record"),
+                        "description": "Superusers only. The token is not refreshable.",
+                        "security": bearer,
+                        "requestBody": {"content": body_content(schema_ref("ImpersonateRequest"))},
+                        "responses": {
+                            "200": answer("A non-refreshable token for the record, and the record."),
+                            "400": invalid("An invalid `duration`."),
+                            "401": error_response("Unauthorized"),
+                            "403": refused("The caller is not a superuser."),
+                            "404": refused("No record has this id."),
+                        },
+                    },
+                }),
+            );
+        }
+        let mut insert = |action: &str, operation: Value| {
+            p.insert(
+                format!("/api/collections/{name}/{action}"),
+                json!({ "post": operation }),
+            );
+        };
+        if self.user_collection {
+            insert(
+                "request-verification",
+                json!({
+                    "operationId": op("RequestVerification"),
+                    "tags": tag,
+                    "summary": format!("Mail a verification link to a {name} record"),
+                    "description": "Sent only to an unverified record with this email, at most once per \
+                        2 minutes; the answer is the same either way.",
+                    "security": public,
+                    "requestBody": body(schema_ref("AuthEmailRequest")),
+                    "responses": {
+                        "204": done("Accepted."),
+                        "400": invalid("`data.email`: blank or not an email address."),
+                    },
+                }),
+            );
+            insert(
+                "confirm-verification",
+                json!({
+                    "operationId": op("ConfirmVerification"),
+                    "tags": tag,
+                    "summary": format!("Verify a {name} record with the mailed token"),
+                    "security": public,
+                    "requestBody": body(schema_ref("AuthTokenRequest")),
+                    "responses": {
+                        "204": done("The record is verified."),
+                        "400": invalid("`data.token`: missing, invalid, expired, or of another collection."),
+                    },
+                }),
+            );
+        }
+        insert(
+            "request-password-reset",
+            json!({
+                "operationId": op("RequestPasswordReset"),
+                "tags": tag,
+                "summary": format!("Mail a password reset link to a {name} record"),
+                "description": "Sent only when a record has this email, at most once per 2 minutes; the \
+                    answer is the same either way.",
+                "security": public,
+                "requestBody": body(schema_ref("AuthEmailRequest")),
+                "responses": {
+                    "204": done("Accepted."),
+                    "400": invalid("`data.email`: blank or not an email address."),
+                },
+            }),
+        );
+        let (min, max) = self.password_lengths;
+        insert(
+            "confirm-password-reset",
+            json!({
+                "operationId": op("ConfirmPasswordReset"),
+                "tags": tag,
+                "summary": format!("Set a new {name} password with the mailed token"),
+                "description": "The token works once: the new password ends every earlier token of the \
+                    record. The record is marked verified.",
+                "security": public,
+                "requestBody": body(json!({
+                    "type": "object",
+                    "required": ["token", "password", "passwordConfirm"],
+                    "properties": {
+                        "token": {"type": "string", "minLength": 1, "description": "The token from the mailed link."},
+                        "password": {"type": "string", "format": "password", "writeOnly": true, "minLength": min, "maxLength": max},
+                        "passwordConfirm": {"type": "string", "format": "password", "writeOnly": true, "description": "Must equal `password`."},
+                    },
+                })),
+                "responses": {
+                    "204": done("The password is set."),
+                    "400": invalid("`data.token` (invalid or expired), `data.password` or `data.passwordConfirm`."),
+                },
+            }),
+        );
+        insert(
+            "request-email-change",
+            json!({
+                "operationId": op("RequestEmailChange"),
+                "tags": tag,
+                "summary": format!("Mail an email change link to a new address of a {name} record"),
+                "description": "For the signed-in record itself.",
+                "security": bearer,
+                "requestBody": body(schema_ref("EmailChangeRequest")),
+                "responses": {
+                    "204": done("Mailed to the new address."),
+                    "400": invalid("`data.newEmail`: not an email address, in use, or the current one."),
+                    "401": error_response("Unauthorized"),
+                    "403": refused("The token belongs to another collection."),
+                },
+            }),
+        );
+        insert(
+            "confirm-email-change",
+            json!({
+                "operationId": op("ConfirmEmailChange"),
+                "tags": tag,
+                "summary": format!("Set the new email of a {name} record with the mailed token"),
+                "description": "The record is marked verified and every earlier token of it ends.",
+                "security": public,
+                "requestBody": body(schema_ref("EmailChangeConfirmRequest")),
+                "responses": {
+                    "204": done("The email is changed."),
+                    "400": invalid("`data.token` (invalid, expired, or the address was taken meanwhile) or `data.password` (wrong)."),
+                },
+            }),
+        );
+        p
+    }
+}
+
 /// `posts` → `Posts`: component names are `<Name>Record`, `<Name>Create`, … Only the first
-/// letter changes, so names unique case-insensitively stay unique.
+/// letter changes, so names unique case-insensitively stay unique. No suffix (`Record`,
+/// `List`, `Create`, `Update`, `Schema`, `AuthResponse`) ends with another, and no shared
+/// component name (`ApiError`, `RecordRef`, `AuthMethods`, …) ends with one, so one collection's names never meet another's or the
+/// shared ones.
 fn component_base(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
@@ -807,21 +1257,45 @@ impl<'a> CollectionDoc<'a> {
         }
         if c.is_auth() {
             let (min, max) = password_lengths(c);
-            let password =
-                json!({"type": "string", "format": "password", "minLength": min, "maxLength": max});
-            props.insert("email".into(), json!({"type": "string", "format": "email"}));
-            props.insert("emailVisibility".into(), json!({"type": "boolean"}));
-            props.insert("verified".into(), json!({"type": "boolean", "description": "Superusers and callers passing the manageRule only."}));
+            let managers = "superusers and callers matching the manageRule";
+            let email = if create {
+                "Unique in the collection, case-insensitively.".to_owned()
+            } else {
+                format!("Only {managers} may change it (`validation_values_mismatch` for others); a change ends every earlier token of the record.")
+            };
+            props.insert(
+                "email".into(),
+                json!({"type": "string", "format": "email", "description": email}),
+            );
+            props.insert(
+                "emailVisibility".into(),
+                json!({"type": "boolean", "description": "Whether callers other than the record itself and superusers see `email`."}),
+            );
+            props.insert(
+                "verified".into(),
+                json!({"type": "boolean", "description": format!("Only {managers} may set it (`validation_values_mismatch` for others).")}),
+            );
             if !create {
                 props.insert(
                     "oldPassword".into(),
-                    json!({"type": "string", "format": "password", "description": "Required to change the password, except for superusers and callers passing the manageRule."}),
+                    json!({"type": "string", "format": "password", "writeOnly": true, "description": format!("The current password: required with `password`, except for {managers}.")}),
                 );
             }
-            props.insert("password".into(), password.clone());
-            props.insert("passwordConfirm".into(), json!({"type": "string", "format": "password", "description": "Must equal `password`."}));
+            let password = if create {
+                "The password; it is stored hashed and never returned."
+            } else {
+                "A new password; it ends every earlier token of the record."
+            };
+            props.insert(
+                "password".into(),
+                json!({"type": "string", "format": "password", "writeOnly": true, "minLength": min, "maxLength": max, "description": password}),
+            );
+            props.insert(
+                "passwordConfirm".into(),
+                json!({"type": "string", "format": "password", "writeOnly": true, "description": "Must equal `password`."}),
+            );
             if create {
-                required.extend(["password".into(), "passwordConfirm".into()]);
+                required.extend(["email".into(), "password".into(), "passwordConfirm".into()]);
             }
         }
         for f in &c.fields {
@@ -908,7 +1382,12 @@ impl<'a> CollectionDoc<'a> {
         ]
         .map(param);
         let record_params = ["expand", "fields"].map(param);
-        let hidden_by_view = json!({"description": "Done, but the viewRule hides the record from the caller: no body."});
+        let written = |what: &str| {
+            json!({
+                "description": format!("The {what} record; only its id when the viewRule hides it from the caller."),
+                "content": json_content(json!({"anyOf": [record(), schema_ref("RecordRef")]})),
+            })
+        };
 
         let mut collection_path = Map::new();
         collection_path.insert(
@@ -956,8 +1435,7 @@ impl<'a> CollectionDoc<'a> {
                     "parameters": record_params,
                     "requestBody": {"content": body_content(schema_ref(&format!("{base}Create")))},
                     "responses": {
-                        "200": {"description": "The created record.", "content": json_content(record())},
-                        "204": hidden_by_view,
+                        "200": written("created"),
                         "400": error_response("BadRequest"),
                         "403": error_response("Forbidden"),
                     },
@@ -973,8 +1451,7 @@ impl<'a> CollectionDoc<'a> {
                     "parameters": record_params,
                     "requestBody": {"content": body_content(schema_ref(&format!("{base}Update")))},
                     "responses": {
-                        "200": {"description": "The updated record.", "content": json_content(record())},
-                        "204": hidden_by_view,
+                        "200": written("updated"),
                         "400": error_response("BadRequest"),
                         "403": error_response("Forbidden"),
                         "404": error_response("NotFound"),
@@ -1000,6 +1477,97 @@ impl<'a> CollectionDoc<'a> {
         let prefix = format!("/api/collections/{}/records", c.name);
         paths.insert(prefix.clone(), Value::Object(collection_path));
         paths.insert(format!("{prefix}/{{id}}"), Value::Object(record_path));
+        if c.is_auth() {
+            self.add_auth_to(schemas, paths);
+        }
+    }
+
+    /// An auth collection's `{token, record}` answer and its auth endpoints.
+    fn add_auth_to(&self, schemas: &mut Map<String, Value>, paths: &mut Map<String, Value>) {
+        let c = self.c;
+        let base = self.base.clone();
+        let answer = format!("{base}AuthResponse");
+        schemas.insert(
+            answer.clone(),
+            json!({
+                "type": "object",
+                "description": format!("A signed-in `{}` record and its token.", c.name),
+                "required": ["token", "record"],
+                "properties": {
+                    "token": {"type": "string", "description": "Send it in the `Authorization` header."},
+                    "record": {
+                        "description": "The record, always with its own `email`.",
+                        "allOf": [schema_ref(&format!("{base}Record"))],
+                        "required": ["email"],
+                    },
+                },
+            }),
+        );
+        let password_auth = c.auth.as_ref().and_then(|a| a.get("passwordAuth"));
+        let identity_fields: Vec<&str> = password_auth
+            .and_then(|p| p.get("identityFields"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let shown_fields = identity_fields
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut identity_field =
+            json!({"type": "string", "description": "Match only this identity field."});
+        if !identity_fields.is_empty() {
+            identity_field["enum"] = json!(identity_fields);
+        }
+        let password_body = json!({
+            "type": "object",
+            "required": ["identity", "password"],
+            "properties": {
+                "identity": {"type": "string", "minLength": 1, "maxLength": 255, "description": format!("The value of an identity field ({shown_fields}).")},
+                "password": {"type": "string", "minLength": 1, "maxLength": 255, "format": "password", "writeOnly": true},
+                "identityField": identity_field,
+            },
+        });
+        let enabled = password_auth.and_then(|p| p.get("enabled")) == Some(&Value::Bool(true));
+        let rule = match (&c.rules.auth, self.audience) {
+            (None, _) => "The authRule is null: no record can sign in (403).".to_owned(),
+            (Some(r), _) if r.trim().is_empty() => {
+                "Any record with the right password can sign in.".to_owned()
+            }
+            (Some(r), Audience::Superuser) => {
+                format!("The record must match the authRule `{r}` (403 otherwise).")
+            }
+            (Some(_), Audience::Guest) => {
+                "The record must match the collection's authRule (403 otherwise).".to_owned()
+            }
+        };
+        let sign_in = if enabled {
+            format!("Identity fields: {shown_fields}. {rule}")
+        } else {
+            "Password sign-in is disabled for this collection (403).".to_owned()
+        };
+        paths.extend(
+            AuthEndpoints {
+                collection: c.name.clone(),
+                tag: c.name.clone(),
+                operation: Box::new(move |verb| format!("{}{base}", lower_first(verb))),
+                answer: schema_ref(&answer),
+                password_body,
+                password_lengths: password_lengths(c),
+                user_collection: true,
+                sign_in,
+            }
+            .paths(),
+        );
+    }
+}
+
+/// `AuthWithPassword` → `authWithPassword`.
+fn lower_first(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -1106,6 +1674,8 @@ mod tests {
                 "node": {"$anchor": "node", "type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#node"}}}}
             }}}),
             json!({"name": "audit", "schema": {"type": "object", "properties": {"what": {"type": "string"}}}}),
+            json!({"name": "staff", "type": "auth", "authRule": "verified = true",
+                   "schema": {"type": "object", "properties": {"badge": {"type": "string"}}}}),
             json!({"name": "stats", "type": "view", "listRule": "", "viewQuery": "SELECT id, title FROM posts",
                    "schema": {"type": "object", "properties": {"title": {"type": "string"}}}}),
         ])
@@ -1172,8 +1742,19 @@ mod tests {
             "superusers only"
         );
         assert!(!paths.contains_key("/api/collections/_superusers/records"));
+        for action in AUTH_ACTIONS {
+            assert!(
+                paths.contains_key(&format!("/api/collections/users/{action}")),
+                "{action}"
+            );
+            assert!(
+                !paths.contains_key(&format!("/api/collections/staff/{action}")),
+                "{action}: superusers only"
+            );
+        }
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         assert!(!schemas.contains_key("AuditRecord"));
+        assert!(!schemas.contains_key("StaffAuthResponse"));
         let record = &schemas["PostsRecord"];
         assert!(record["properties"].get("secret").is_none());
         assert!(schemas["PostsCreate"]["properties"].get("secret").is_none());
@@ -1190,6 +1771,117 @@ mod tests {
             "guests never see rule text: {rules}"
         );
         assert_references_resolve(&doc);
+    }
+
+    /// Every auth endpoint of a user auth collection, as a path under it.
+    const AUTH_ACTIONS: [&str; 10] = [
+        "auth-with-password",
+        "auth-refresh",
+        "auth-methods",
+        "impersonate/{id}",
+        "request-verification",
+        "confirm-verification",
+        "request-password-reset",
+        "confirm-password-reset",
+        "request-email-change",
+        "confirm-email-change",
+    ];
+
+    #[test]
+    fn auth_collections_get_their_auth_endpoints() {
+        let doc = document(&sample(), Audience::Superuser);
+        let paths = doc["paths"].as_object().unwrap();
+        for name in ["users", "staff"] {
+            for action in AUTH_ACTIONS {
+                assert!(
+                    paths.contains_key(&format!("/api/collections/{name}/{action}")),
+                    "{name}/{action}"
+                );
+            }
+        }
+        for action in ["auth-with-password", "auth-refresh", "auth-methods"] {
+            assert!(
+                !paths.contains_key(&format!("/api/collections/posts/{action}")),
+                "not an auth collection"
+            );
+            let p = format!("/api/collections/_superusers/{action}");
+            assert!(paths.contains_key(&p), "{p}");
+        }
+        for action in [
+            "impersonate/{id}",
+            "request-verification",
+            "confirm-verification",
+        ] {
+            let p = format!("/api/collections/_superusers/{action}");
+            assert!(!paths.contains_key(&p), "{p}: never succeeds");
+        }
+
+        let sign_in = &paths["/api/collections/users/auth-with-password"]["post"];
+        assert_eq!(sign_in["operationId"], "authWithPasswordUsers");
+        assert_eq!(sign_in["security"], json!([{}]));
+        assert_eq!(
+            sign_in["responses"]["200"]["content"]["application/json"]["schema"],
+            json!({"$ref": "#/components/schemas/UsersAuthResponse"})
+        );
+        let body = &sign_in["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(body["required"], json!(["identity", "password"]));
+        assert_eq!(
+            body["properties"]["identityField"]["enum"],
+            json!(["email"])
+        );
+        assert_eq!(body["properties"]["password"]["writeOnly"], true);
+        let staff = paths["/api/collections/staff/auth-with-password"]["post"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(staff.contains("`verified = true`"), "{staff}");
+        assert_eq!(
+            paths["/api/collections/users/auth-refresh"]["post"]["security"],
+            json!([{"bearerAuth": []}])
+        );
+        assert_eq!(
+            paths["/api/collections/_superusers/auth-refresh"]["post"]["operationId"],
+            "superuserAuthRefresh"
+        );
+        assert_eq!(
+            paths["/api/collections/users/confirm-password-reset"]["post"]["requestBody"]
+                ["content"]["application/json"]["schema"]["properties"]["password"]["minLength"],
+            8
+        );
+
+        let s = &doc["components"]["schemas"];
+        let answer = &s["UsersAuthResponse"];
+        assert_eq!(answer["required"], json!(["token", "record"]));
+        assert_eq!(
+            answer["properties"]["record"]["allOf"],
+            json!([{"$ref": "#/components/schemas/UsersRecord"}])
+        );
+        assert_eq!(answer["properties"]["record"]["required"], json!(["email"]));
+
+        let create = &s["UsersCreate"];
+        let required: Vec<&str> = create["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for key in ["email", "password", "passwordConfirm"] {
+            assert!(required.contains(&key), "{key}");
+        }
+        let update = &s["UsersUpdate"];
+        for (schema, keys) in [
+            (create, &["password", "passwordConfirm"][..]),
+            (update, &["oldPassword", "password", "passwordConfirm"][..]),
+        ] {
+            for key in keys {
+                assert_eq!(schema["properties"][key]["writeOnly"], true, "{key}");
+            }
+            for key in ["email", "emailVisibility", "verified"] {
+                assert!(schema["properties"].get(key).is_some(), "{key}");
+            }
+            assert!(schema["properties"].get("tokenKey").is_none());
+        }
+        assert!(update.get("required").is_none());
+        assert!(!s.to_string().contains("tokenKey"));
     }
 
     #[test]
@@ -1332,6 +2024,7 @@ mod tests {
             }
         }
         assert!(seen.contains("listPosts") && seen.contains("deleteAudit"));
+        assert!(seen.contains("impersonateStaff") && seen.contains("superuserAuthWithPassword"));
     }
 
     #[test]
