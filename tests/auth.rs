@@ -481,3 +481,35 @@ async fn rule_matrix() {
     assert_eq!(users.body["totalItems"], 1, "users listRule: only yourself");
     assert_eq!(users.body["items"][0]["email"], "bob@example.com");
 }
+
+/// Unknown user and wrong password take the same path (a dummy hash is verified when
+/// there is no account): their median times stay within a factor of two. Medians over
+/// interleaved runs, never one wall-clock threshold.
+#[tokio::test]
+async fn login_timing_does_not_reveal_whether_the_account_exists() {
+    let app = TestApp::new().await;
+    register(&app, "alice@example.com", "password123").await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..15 {
+        for (email, out) in [
+            ("alice@example.com", &mut known),
+            ("nobody@example.com", &mut unknown),
+        ] {
+            let start = std::time::Instant::now();
+            let a = login(&app, email, &format!("wrong-password-{i}")).await;
+            out.push(start.elapsed());
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        }
+    }
+    let median = |v: &mut Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    let ratio = k / u;
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "median wrong-password {k:.4}s vs unknown-user {u:.4}s (ratio {ratio:.2})"
+    );
+}

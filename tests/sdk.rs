@@ -4,6 +4,8 @@
 //! `tests/sdk/package.json` with npm when one is missing (the registry is reachable wherever
 //! the tests run).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -52,6 +54,8 @@ fn pocketbase_js_sdk_works_unchanged() {
         String::from_utf8_lossy(&upsert.stderr)
     );
 
+    // Mails (verification, reset, OTP) go to a real SMTP server; the Node tests read them.
+    let sink = common::smtp::Sink::start();
     let mut server = Command::new(bin)
         .args([
             "serve",
@@ -63,6 +67,9 @@ fn pocketbase_js_sdk_works_unchanged() {
         .env("KEELBASE_MIGRATIONS_DIR", dir.path().join("migrations"))
         // The suites log in many times from one address; the limit itself has its tests.
         .env("KEELBASE_RATE_LIMIT_AUTH_MAX", "1000")
+        .env("KEELBASE_SMTP_HOST", "127.0.0.1")
+        .env("KEELBASE_SMTP_PORT", sink.port.to_string())
+        .env("KEELBASE_SMTP_TLS", "none")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -87,6 +94,7 @@ fn pocketbase_js_sdk_works_unchanged() {
         .env("KEELBASE_URL", &url)
         .env("KEELBASE_ADMIN_EMAIL", email)
         .env("KEELBASE_ADMIN_PASSWORD", password)
+        .env("KEELBASE_MAIL_DIR", sink.dir.path())
         .output()
         .expect("node runs");
     let _ = server.kill();

@@ -2,6 +2,8 @@
 //! router (`oneshot`), and helpers to run a real server on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
