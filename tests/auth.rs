@@ -513,3 +513,96 @@ async fn login_timing_does_not_reveal_whether_the_account_exists() {
         "median wrong-password {k:.4}s vs unknown-user {u:.4}s (ratio {ratio:.2})"
     );
 }
+
+/// The manageRule: managers see the emails of the records they manage and may change
+/// their email, verified and password without the old password; others may not.
+#[tokio::test]
+async fn managers_per_manage_rule() {
+    let app = TestApp::new().await;
+    let admin = app.superuser_token().await;
+    let a = app
+        .post(
+            "/api/collections",
+            json!({"name": "members", "type": "auth",
+                   "schema": {"type": "object", "properties": {"staff": {"type": "boolean"}}},
+                   "listRule": "", "viewRule": "", "updateRule": "",
+                   "manageRule": "@request.auth.staff = true", "authRule": ""}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let mut tokens = Vec::new();
+    let mut ids = Vec::new();
+    for (email, staff) in [("boss@example.com", true), ("worker@example.com", false)] {
+        let c = app
+            .post(
+                "/api/collections/members/records",
+                json!({"email": email, "password": "password123", "passwordConfirm": "password123", "staff": staff}),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+        ids.push(c.body["id"].as_str().unwrap().to_owned());
+        let l = app
+            .post(
+                "/api/collections/members/auth-with-password",
+                json!({"identity": email, "password": "password123"}),
+                None,
+            )
+            .await;
+        tokens.push(l.body["token"].as_str().unwrap().to_owned());
+    }
+    let (boss, worker) = (&tokens[0], &tokens[1]);
+    let emails = |a: &Answer| -> Vec<Value> {
+        a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["email"].clone())
+            .collect()
+    };
+    let list = "/api/collections/members/records?sort=email";
+    assert_eq!(
+        emails(&app.get(list, Some(boss)).await),
+        [json!("boss@example.com"), json!("worker@example.com")],
+        "the manager sees every email"
+    );
+    assert_eq!(
+        emails(&app.get(list, Some(worker)).await),
+        [Value::Null, json!("worker@example.com")],
+        "others see only their own"
+    );
+    let guest = app.get(list, None).await;
+    assert_eq!(emails(&guest), [Value::Null, Value::Null]);
+    // The manager changes the worker's email and password without the old one.
+    let uri = format!("/api/collections/members/records/{}", ids[1]);
+    let a = app
+        .json(
+            Method::PATCH,
+            &uri,
+            Some(json!({"email": "worker2@example.com", "verified": true, "password": "reset-by-boss1", "passwordConfirm": "reset-by-boss1"})),
+            Some(boss),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["email"], "worker2@example.com");
+    assert_eq!(a.body["verified"], true);
+    // The worker may not do the same to the boss.
+    let a = app
+        .json(
+            Method::PATCH,
+            &format!("/api/collections/members/records/{}", ids[0]),
+            Some(json!({"email": "hijack@example.com", "verified": true})),
+            Some(worker),
+        )
+        .await;
+    assert_error_shape(&a, 400);
+    assert_eq!(
+        a.body["data"]["email"]["code"],
+        "validation_values_mismatch"
+    );
+    assert_eq!(
+        a.body["data"]["verified"]["code"],
+        "validation_values_mismatch"
+    );
+}

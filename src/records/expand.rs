@@ -47,11 +47,13 @@ fn load(
     params: Vec<SqlValue>,
     request: &RequestInfo,
 ) -> Result<Option<Vec<Value>>, RecordsError> {
+    let (manage_sql, mut manage_params) = super::manage_column(snapshot, target, request);
     let mut sql = format!(
-        "SELECT _m.* FROM {} AS _m WHERE {where_sql}",
+        "SELECT _m.*{manage_sql} FROM {} AS _m WHERE {where_sql}",
         q(&target.name)
     );
-    let mut params = params;
+    manage_params.extend(params);
+    let mut params = manage_params;
     if !request.superuser {
         match target.rules.view.as_deref() {
             None => return Ok(None),

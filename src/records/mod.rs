@@ -140,8 +140,10 @@ pub async fn list(
     } else {
         format!(" ORDER BY {order}")
     };
-    let select =
-        format!("SELECT {ALIAS}.* FROM {table} AS {ALIAS}{where_sql}{order_sql} LIMIT ? OFFSET ?");
+    let (manage_sql, manage_params) = manage_column(&snapshot, &collection, &request);
+    let select = format!(
+        "SELECT {ALIAS}.*{manage_sql} FROM {table} AS {ALIAS}{where_sql}{order_sql} LIMIT ? OFFSET ?"
+    );
     let count =
         (!query.skip_total).then(|| format!("SELECT count(*) FROM {table} AS {ALIAS}{where_sql}"));
     let limit = i64::from(query.per_page.max(1));
@@ -151,7 +153,8 @@ pub async fn list(
     let expand_param = query.expand.clone();
     db.read_counting(
         move |conn: &Connection, counter| -> Result<Page, RecordsError> {
-            let mut select_params = params.clone();
+            let mut select_params = manage_params.clone();
+            select_params.extend(params.iter().cloned());
             select_params.push(SqlValue::Integer(limit));
             select_params.push(SqlValue::Integer(offset));
             let mut stmt = conn.prepare_cached(&select)?;
@@ -228,11 +231,12 @@ fn view_with(
     expand_param: Option<&str>,
     request: &RequestInfo,
 ) -> Result<Value, RecordsError> {
+    let (manage_sql, mut params) = manage_column(snapshot, collection, request);
     let mut sql = format!(
-        "SELECT {ALIAS}.* FROM {} AS {ALIAS} WHERE {ALIAS}.\"id\" = ?",
+        "SELECT {ALIAS}.*{manage_sql} FROM {} AS {ALIAS} WHERE {ALIAS}.\"id\" = ?",
         q(&collection.name)
     );
-    let mut params = vec![SqlValue::Text(id.to_owned())];
+    params.push(SqlValue::Text(id.to_owned()));
     if let Some((cond, p)) = rule {
         sql.push_str(&format!(" AND {cond}"));
         params.extend(p);
@@ -266,6 +270,45 @@ fn view_with(
     Ok(record)
 }
 
+/// Column name of the per-row "the caller passes the manageRule" flag.
+const MANAGE_COLUMN: &str = "_kb_manage";
+
+/// For auth collections and callers who are not superusers: an extra SELECT column
+/// telling, per row, whether the caller passes the manageRule (managers see emails).
+/// Its parameters come before the query's others.
+pub(crate) fn manage_column(
+    snapshot: &Snapshot,
+    collection: &Collection,
+    request: &RequestInfo,
+) -> (String, Vec<SqlValue>) {
+    if !collection.is_auth() || request.superuser {
+        return (String::new(), Vec::new());
+    }
+    match collection.rules.manage.as_deref() {
+        None => (String::new(), Vec::new()),
+        Some(r) if r.trim().is_empty() => (format!(", 1 AS \"{MANAGE_COLUMN}\""), Vec::new()),
+        Some(r) => {
+            let scope = Scope {
+                snapshot,
+                collection,
+                mode: Mode::Rule,
+                request,
+                alias: ALIAS,
+            };
+            match parse(r).and_then(|e| compile_where(&e, &scope)) {
+                Ok(c) => (
+                    format!(
+                        ", CASE WHEN {} THEN 1 ELSE 0 END AS \"{MANAGE_COLUMN}\"",
+                        c.sql
+                    ),
+                    c.params,
+                ),
+                Err(_) => (String::new(), Vec::new()),
+            }
+        }
+    }
+}
+
 /// What a write answers when the viewRule hides the record from its writer: the keys the
 /// writer already knows, nothing read from the row.
 pub fn id_only(collection: &Collection, id: &str) -> Value {
@@ -283,7 +326,8 @@ fn auth_id(request: &RequestInfo) -> Option<String> {
 
 /// A row as the API's record JSON: every visible field, `collectionId` and
 /// `collectionName`; never `password` or `tokenKey`; hidden fields for superusers only;
-/// `email` only when visible, the caller's own, or for superusers.
+/// `email` only when visible, the caller's own, for superusers, or for callers who pass
+/// the manageRule (the [`MANAGE_COLUMN`] of the row).
 fn record_json(
     collection: &Collection,
     names: &[String],
@@ -299,11 +343,13 @@ fn record_json(
     );
     let mut email: Option<Value> = None;
     let mut email_visible = false;
+    let mut manager = false;
     for (i, name) in names.iter().enumerate() {
         let raw = row.get_ref(i)?;
         match name.as_str() {
             // SECURITY: never serialised, whoever asks.
             "password" | "tokenKey" => {}
+            MANAGE_COLUMN => manager = raw.as_i64().unwrap_or(0) == 1,
             "email" if collection.is_auth() => {
                 email = Some(decode(&crate::schema::FieldKind::Text, raw))
             }
@@ -331,7 +377,7 @@ fn record_json(
     }
     if let Some(email) = email {
         let own = auth_id.is_some() && out.get("id").and_then(Value::as_str) == auth_id;
-        if superuser || email_visible || own {
+        if superuser || email_visible || own || manager {
             out.insert("email".into(), email);
         }
     }
