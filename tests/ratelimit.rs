@@ -121,3 +121,36 @@ async fn batch_creates_count_one_by_one() {
     assert_eq!(post(&single, json!({"t": "z"}), &[]).await.0, 429);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn one_account_is_limited_across_addresses_and_spellings() {
+    let (_app, server) = serve(|c| {
+        c.rate_limit_auth = RateLimit {
+            max: 2,
+            window: Duration::from_secs(60),
+        };
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let url = server.url("/api/collections/users/auth-with-password");
+    let attempt = |identity: &'static str, ip: &'static str| {
+        let url = url.clone();
+        async move {
+            post(
+                &url,
+                json!({"identity": identity, "password": "guess-guess"}),
+                &[("x-forwarded-for", ip)],
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(attempt("victim@example.com", "198.51.100.1").await, 400);
+    assert_eq!(attempt("victim@example.com", "198.51.100.2").await, 400);
+    // A third address, and spelling variants of the same account: refused.
+    assert_eq!(attempt("victim@example.com", "198.51.100.3").await, 429);
+    assert_eq!(attempt(" VICTIM@example.com", "198.51.100.4").await, 429);
+    // Another account from a fresh address is not affected.
+    assert_eq!(attempt("other@example.com", "198.51.100.5").await, 400);
+    server.shutdown().await.unwrap();
+}

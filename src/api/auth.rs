@@ -154,6 +154,12 @@ async fn auth_with_password(
     let (Some(identity), Some(password), true) = (identity, password, err.data.is_empty()) else {
         return Err(err);
     };
+    if !state
+        .limiter()
+        .take_account(&collection.id, "auth-with-password", identity)
+    {
+        return Ok(state.limiter().auth_refused());
+    }
     if !is_superusers(&collection) {
         let records = state.auth_records();
         let stored = records
@@ -202,12 +208,18 @@ async fn request_otp(
     State(state): State<AppState>,
     Path(collection): Path<String>,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let collection = auth_collection(&state, &collection)?;
     let email = text_field(&body, "email")?;
     required("email", email)?;
+    if !state
+        .limiter()
+        .take_account(&collection.id, "request-otp", email)
+    {
+        return Ok(state.limiter().auth_refused());
+    }
     let otp_id = state.auth_records().request_otp(&collection, email).await?;
-    Ok(Json(json!({ "otpId": otp_id })))
+    Ok(Json(json!({ "otpId": otp_id })).into_response())
 }
 
 async fn auth_with_otp(

@@ -153,6 +153,23 @@ pub fn refused(limit: Limit) -> Response {
 }
 
 impl Limiter {
+    /// Count one attempt of `action` against the account `identity` of `collection_id`,
+    /// whatever address it comes from (stops distributed guessing against one account).
+    /// The identity is trimmed and lower-cased first, so spelling variants share a bucket.
+    pub fn take_account(&self, collection_id: &str, action: &str, identity: &str) -> bool {
+        let identity = identity.trim().to_lowercase();
+        self.take(
+            format!("account|{collection_id}|{action}|{identity}"),
+            self.auth,
+            1,
+        )
+    }
+
+    /// The answer when [`Limiter::take_account`] refuses.
+    pub fn auth_refused(&self) -> Response {
+        too_many(self.auth.window)
+    }
+
     /// The create limit (batches check it per collection).
     pub fn create_limit(&self) -> Limit {
         self.create
