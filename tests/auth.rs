@@ -606,3 +606,59 @@ async fn managers_per_manage_rule() {
         "validation_values_mismatch"
     );
 }
+
+/// S-API2-jwt: forged, altered, truncated, expired and wrong-type user tokens are all
+/// guests (401 on auth-refresh), never errors.
+#[tokio::test]
+async fn forged_user_tokens_are_refused() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine as _;
+    let app = TestApp::new().await;
+    let (_alice, token) = user(&app, "alice@example.com").await;
+    let (bob, _) = user(&app, "bob@example.com").await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+    let enc = |v: &Value| B64.encode(v.to_string());
+    let with_claims = |edit: &dyn Fn(&mut Value)| {
+        let mut c = claims.clone();
+        edit(&mut c);
+        format!("{}.{}.{}", parts[0], enc(&c), parts[2])
+    };
+    let none_header = enc(&json!({"alg": "none", "typ": "JWT"}));
+    let rs_header = enc(&json!({"alg": "RS256", "typ": "JWT"}));
+    let mut forged = vec![
+        format!("{none_header}.{}.", parts[1]),
+        format!("{none_header}.{}", parts[1]),
+        format!("{rs_header}.{}.{}", parts[1], parts[2]),
+        format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            &parts[2][..parts[2].len() - 4]
+        ),
+        format!("{}.{}.", parts[0], parts[1]),
+        with_claims(&|c| c["id"] = json!(bob)),
+        with_claims(&|c| c["exp"] = json!(4_000_000_000i64)),
+        with_claims(&|c| c["type"] = json!("file")),
+        with_claims(&|c| c["collectionId"] = json!("users")),
+        "not-a-token".to_owned(),
+        String::new(),
+    ];
+    // Expired: a one-second impersonation token, after two seconds.
+    let admin = app.superuser_token().await;
+    let imp = app
+        .post(
+            &format!("/api/collections/users/impersonate/{bob}"),
+            json!({"duration": 1}),
+            Some(&admin),
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    forged.push(imp.body["token"].as_str().unwrap().to_owned());
+    for t in &forged {
+        let a = refresh(&app, t).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{t}: {}", a.body);
+    }
+    // And the untouched token still works.
+    assert_eq!(refresh(&app, &token).await.status, StatusCode::OK);
+}
