@@ -868,3 +868,57 @@ async fn date_time_properties_accept_rfc3339_and_the_storage_format() {
     assert_error_shape(&bad, 400);
     assert_eq!(bad.body["data"]["at"]["code"], "validation_invalid_date");
 }
+
+/// A create answered from the values written (no read back) is exactly what a read
+/// returns, for every kind of property, to superusers and guests alike.
+#[tokio::test]
+async fn create_answers_equal_what_a_read_returns() {
+    let app = TestApp::new().await;
+    let token = app.superuser_token().await;
+    let a = app
+        .post(
+            "/api/collections",
+            json!({"name": "kinds", "schema": {"type": "object", "properties": {
+                "s": {"type": "string"}, "i": {"type": "integer", "default": 7},
+                "n": {"type": "number"}, "b": {"type": "boolean"},
+                "arr": {"type": "array", "items": {"type": "string"}},
+                "obj": {"type": "object"}, "any": {},
+                "at": {"type": "string", "format": "date-time"},
+                "e": {"enum": ["x", "y"]},
+                "one": {"type": "string", "x-relation": {"collection": "kinds"}},
+                "many": {"type": "array", "items": {"type": "string"}, "x-relation": {"collection": "kinds"}},
+                "secret": {"type": "string", "x-hidden": true}
+            }}, "createRule": "", "viewRule": "", "listRule": ""}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let base = app
+        .post(
+            "/api/collections/kinds/records",
+            json!({"id": "kinds0000000001"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(base.status, StatusCode::OK, "{}", base.body);
+    let bodies = [
+        json!({"s": "hello", "n": 1.5, "b": true, "arr": ["a", "b"],
+               "obj": {"k": [1, 2]}, "any": [1, "two"], "at": "2024-05-06T07:08:09Z", "e": "y",
+               "secret": "shh"}),
+        json!({"s": "", "n": 2, "one": "kinds0000000001", "many": ["kinds0000000001", "kinds0000000001"], "any": null}),
+        json!({}),
+    ];
+    for body in bodies {
+        for who in [Some(token.as_str()), None] {
+            let created = app
+                .post("/api/collections/kinds/records", body.clone(), who)
+                .await;
+            assert_eq!(created.status, StatusCode::OK, "{body}: {}", created.body);
+            let id = created.body["id"].as_str().unwrap();
+            let read = app
+                .get(&format!("/api/collections/kinds/records/{id}"), who)
+                .await;
+            assert_eq!(created.body, read.body, "{body} as {:?}", who.is_some());
+        }
+    }
+}

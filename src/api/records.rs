@@ -88,7 +88,7 @@ async fn create_record(
     let mut info = request_info(&state, &auth, &method, &headers, query.as_deref());
     let data = body.record_data();
     info.body = data.clone();
-    let id = write::create(
+    let created = write::create(
         state.data(),
         state.auth_records().hasher(),
         state.collections().snapshot(),
@@ -98,7 +98,10 @@ async fn create_record(
     )
     .await
     .map_err(|e| write_error(e, "Failed to create record."))?;
-    answer_with_record(&state, c, id, info).await
+    match created.record {
+        Some(record) if info.query_value("expand").is_none() => Ok(Json(record).into_response()),
+        _ => answer_with_record(&state, c, created.id, info).await,
+    }
 }
 
 async fn update_record(

@@ -160,6 +160,11 @@ fn run_one(
         Job::Create(job) => {
             let job = job?;
             job.run(conn)?;
+            if item.expand.is_none() {
+                if let Some(record) = job.answer(&item.request) {
+                    return Ok(Outcome::Record(record));
+                }
+            }
             job.id().to_owned()
         }
         Job::Update(job) => {

@@ -335,7 +335,66 @@ fn record_json(
     superuser: bool,
     auth_id: Option<&str>,
 ) -> Result<Value, RecordsError> {
-    let mut out = Map::with_capacity(names.len() + 2);
+    let mut columns = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        columns.push((name.as_str(), row.get_ref(i)?));
+    }
+    Ok(columns_json(collection, &columns, superuser, auth_id))
+}
+
+/// A record just written, as its writer may see it, built from the values written (each
+/// through the same encode → decode round trip a read would do), or `None` when only a
+/// read can tell: the viewRule is neither `""` nor waived for a superuser.
+pub fn written_json(
+    collection: &Collection,
+    record: &Map<String, Value>,
+    request: &RequestInfo,
+) -> Option<Value> {
+    let open = request.superuser
+        || collection
+            .rules
+            .view
+            .as_deref()
+            .is_some_and(|r| r.trim().is_empty());
+    if !open {
+        return None;
+    }
+    let mut values: Vec<(&str, SqlValue)> = Vec::with_capacity(collection.fields.len() + 8);
+    for name in collection.system_fields() {
+        let v = record.get(name).unwrap_or(&Value::Null);
+        values.push((
+            name,
+            match v {
+                Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+                Value::String(s) => SqlValue::Text(s.clone()),
+                _ => SqlValue::Text(String::new()),
+            },
+        ));
+    }
+    for f in &collection.fields {
+        let v = record
+            .get(&f.name)
+            .cloned()
+            .unwrap_or_else(|| f.kind.zero_value());
+        values.push((f.name.as_str(), crate::schema::value::encode(&f.kind, &v)));
+    }
+    let columns: Vec<(&str, rusqlite::types::ValueRef<'_>)> =
+        values.iter().map(|(n, v)| (*n, v.into())).collect();
+    Some(columns_json(
+        collection,
+        &columns,
+        request.superuser,
+        auth_id(request).as_deref(),
+    ))
+}
+
+fn columns_json(
+    collection: &Collection,
+    columns: &[(&str, rusqlite::types::ValueRef<'_>)],
+    superuser: bool,
+    auth_id: Option<&str>,
+) -> Value {
+    let mut out = Map::with_capacity(columns.len() + 2);
     out.insert("collectionId".into(), Value::String(collection.id.clone()));
     out.insert(
         "collectionName".into(),
@@ -344,9 +403,8 @@ fn record_json(
     let mut email: Option<Value> = None;
     let mut email_visible = false;
     let mut manager = false;
-    for (i, name) in names.iter().enumerate() {
-        let raw = row.get_ref(i)?;
-        match name.as_str() {
+    for &(name, raw) in columns {
+        match name {
             // SECURITY: never serialised, whoever asks.
             "password" | "tokenKey" => {}
             MANAGE_COLUMN => manager = raw.as_i64().unwrap_or(0) == 1,
@@ -358,19 +416,25 @@ fn record_json(
                 if name == "emailVisibility" {
                     email_visible = v == Value::Bool(true);
                 }
-                out.insert(name.clone(), v);
+                out.insert(name.to_owned(), v);
             }
             "id" | "created" | "updated" => {
-                out.insert(name.clone(), decode(&crate::schema::FieldKind::Text, raw));
+                out.insert(
+                    name.to_owned(),
+                    decode(&crate::schema::FieldKind::Text, raw),
+                );
             }
             _ => match collection.field(name) {
                 Some(f) if f.hidden && !superuser => {}
                 Some(f) => {
-                    out.insert(name.clone(), decode(&f.kind, raw));
+                    out.insert(name.to_owned(), decode(&f.kind, raw));
                 }
                 // View collections: columns without a property (only `id`) or unknown ones.
                 None => {
-                    out.insert(name.clone(), decode(&crate::schema::FieldKind::Json, raw));
+                    out.insert(
+                        name.to_owned(),
+                        decode(&crate::schema::FieldKind::Json, raw),
+                    );
                 }
             },
         }
@@ -381,5 +445,5 @@ fn record_json(
             out.insert("email".into(), email);
         }
     }
-    Ok(Value::Object(out))
+    Value::Object(out)
 }

@@ -773,6 +773,12 @@ impl Create {
         self
     }
 
+    /// The answer for `request` once written, without reading it back, when the viewRule
+    /// allows that (see [`super::written_json`]).
+    pub fn answer(&self, request: &RequestInfo) -> Option<Value> {
+        super::written_json(&self.collection, &self.record, request)
+    }
+
     /// Check relations and the create rule on the virtual row, then insert.
     pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
         let collection = &self.collection;
@@ -830,7 +836,13 @@ impl Create {
     }
 }
 
-/// Create a record from `body`. Returns its id.
+/// A created record: its id, and its answer when known without a read.
+pub struct Created {
+    pub id: String,
+    pub record: Option<Value>,
+}
+
+/// Create a record from `body`.
 pub async fn create(
     db: &Db,
     hasher: &Hasher,
@@ -838,12 +850,14 @@ pub async fn create(
     collection: Arc<Collection>,
     body: Map<String, Value>,
     request: RequestInfo,
-) -> Result<String, WriteError> {
+) -> Result<Created, WriteError> {
     let job = prepare_create(&snapshot, &collection, &body, &request)?;
     let secrets = secrets(db, hasher, &collection, None, &body).await?;
     let job = job.with_secrets(secrets);
+    let record = job.answer(&request);
     db.write(move |conn: &Connection| job.run(conn).map(|()| job.id))
         .await
+        .map(|id| Created { id, record })
 }
 
 /// An update, checked as far as it can be without the stored row.
