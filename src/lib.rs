@@ -10,7 +10,8 @@
 //! - [`schema`]: collections as JSON Schema: model, property→column mapping, DDL that
 //!   keeps tables in step, the `_collections` store and the registry snapshot.
 //! - [`collections`]: the service that changes collections (exclusive writer jobs).
-//! - [`auth`]: argon2id hashing, HS256 tokens, superusers and (later) the auth flows.
+//! - [`auth`]: argon2id hashing, HS256 tokens, superusers, the auth records of user
+//!   collections: password login, mailed flows, OAuth2 sign-in (providers, code exchange).
 //! - [`records`]: the record service: reads with API rules as SQL conditions.
 //! - [`api`]: thin HTTP handlers and `api/error.rs`, the only HTTP error mapping.
 //! - [`admin`]: the embedded admin dashboard served at `/_/`.

@@ -46,6 +46,7 @@ impl AppState {
             hasher,
             collections.registry().clone(),
             mailer,
+            crate::auth::providers::OAuth2Client::new()?,
             config.app_name.clone(),
             config.app_url.clone(),
         );

@@ -1,11 +1,13 @@
 //! Auth endpoints under `/api/collections/{collection}/…` (API.md Part B §5), for
 //! `_superusers` and every user auth collection: `auth-with-password`, `auth-refresh`,
-//! `auth-methods`, `impersonate/{id}`. `{collection}` is the name or the id.
+//! `auth-methods`, `auth-with-oauth2`, `impersonate/{id}` and the mailed flows.
+//! `{collection}` is the name or the id. Also `/api/oauth2-redirect`, which cannot hand
+//! the code to the app until realtime exists (see [`oauth2_redirect`]).
 
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,6 +15,8 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{Auth, Body, Superuser};
+use super::records::{request_info, write_error};
+use crate::auth::oauth2::{self, OAuth2Error, OAuth2Request};
 use crate::auth::otp::Completed;
 use crate::auth::records::{own_json, AuthRecords, StoredAuth};
 use crate::auth::superusers::{record_json, SUPERUSERS_ID};
@@ -33,6 +37,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/collections/{collection}/auth-methods",
             get(auth_methods),
+        )
+        .route(
+            "/api/collections/{collection}/auth-with-oauth2",
+            post(auth_with_oauth2),
+        )
+        .route(
+            "/api/oauth2-redirect",
+            get(oauth2_redirect).post(oauth2_redirect),
         )
         .route(
             "/api/collections/{collection}/impersonate/{id}",
@@ -308,17 +320,146 @@ async fn auth_methods(
         let on = options[name]["enabled"] == Value::Bool(true);
         json!({"enabled": on, "duration": if on { options[name]["duration"].clone() } else { json!(0) }})
     };
-    // OAuth2 is reported off until its flow exists, whatever the options say, so that
-    // clients never call an endpoint that cannot answer.
+    let providers = oauth2::offers(&collection);
     Ok(Json(json!({
         "password": {"enabled": enabled, "identityFields": fields},
-        "oauth2": {"enabled": false, "providers": []},
+        "oauth2": {"enabled": oauth2::check_enabled(&collection).is_ok(), "providers": providers},
         "mfa": flag("mfa"),
         "otp": flag("otp"),
-        "authProviders": [],
+        "authProviders": providers,
         "usernamePassword": has(false),
         "emailPassword": has(true),
     })))
+}
+
+/// An optional string field of at most `max` bytes.
+fn optional_text<'a>(
+    body: &'a Body,
+    field: &'static str,
+    max: usize,
+    err: &mut ApiError,
+) -> &'a str {
+    match body.string(field) {
+        Ok(Some(s)) if s.len() <= max => s,
+        Ok(Some(_)) => {
+            err.data.insert(
+                field.into(),
+                json!({"code": "validation_length_out_of_range", "message": format!("The length must be at most {max}.")}),
+            );
+            ""
+        }
+        Ok(None) => "",
+        Err(e) => {
+            err.data.extend(e.data);
+            ""
+        }
+    }
+}
+
+/// `POST /auth-with-oauth2`: sign in (or up) with a provider's authorization code.
+async fn auth_with_oauth2(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    auth: Auth,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let collection = auth_collection(&state, &collection)?;
+    oauth2::check_enabled(&collection)?;
+    let mut err = ApiError::validation();
+    let provider = optional_text(&body, "provider", 100, &mut err);
+    let code = optional_text(&body, "code", 4096, &mut err);
+    for (field, value) in [("provider", provider), ("code", code)] {
+        if value.is_empty() && !err.data.contains_key(field) {
+            err.data.insert(
+                field.into(),
+                json!({"code": "validation_required", "message": "Cannot be blank."}),
+            );
+        }
+    }
+    let code_verifier = optional_text(&body, "codeVerifier", 255, &mut err);
+    let redirect_url = match optional_text(&body, "redirectURL", 2048, &mut err) {
+        "" => optional_text(&body, "redirectUrl", 2048, &mut err),
+        url => url,
+    };
+    let create_data = match body.0.get("createData") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(o)) => o.clone(),
+        Some(_) => {
+            err.data.insert(
+                "createData".into(),
+                json!({"code": "validation_invalid_value", "message": "Must be an object."}),
+            );
+            serde_json::Map::new()
+        }
+    };
+    if !err.data.is_empty() {
+        return Err(err);
+    }
+    let caller = match &auth {
+        Auth::Record(s) if s.collection.id == collection.id => Some(s.id().to_owned()),
+        _ => None,
+    };
+    let request = OAuth2Request {
+        provider: provider.to_owned(),
+        code: code.to_owned(),
+        code_verifier: code_verifier.to_owned(),
+        redirect_url: redirect_url.to_owned(),
+        create_data,
+        caller,
+        request: request_info(&state, &auth, &method, &headers, query.as_deref()),
+    };
+    let outcome = state
+        .auth_records()
+        .auth_with_oauth2(&collection, request)
+        .await
+        .map_err(|e| match e {
+            OAuth2Error::Auth(e) => e.into(),
+            OAuth2Error::Create(e) => write_error(e, "Failed to authenticate."),
+        })?;
+    let mfa = mfa_id(&body, query.as_deref())?;
+    match state
+        .auth_records()
+        .complete(&collection, &outcome.stored, "oauth2", mfa.as_deref())
+        .await?
+    {
+        Completed::Token(token) => Ok(Json(json!({
+            "token": token,
+            "record": own_json(&collection, &outcome.stored.record),
+            "meta": outcome.user.meta(outcome.is_new),
+        }))
+        .into_response()),
+        Completed::MfaRequired(id) => {
+            Ok((StatusCode::UNAUTHORIZED, Json(json!({ "mfaId": id }))).into_response())
+        }
+    }
+}
+
+/// The page `GET|POST /api/oauth2-redirect` shows. It repeats nothing from the request
+/// (the URL holds the code), so it cannot reflect anything into the page.
+const REDIRECT_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Sign-in not completed</title></head><body>\n\
+<h1>Sign-in not completed</h1>\n\
+<p>This server cannot pass the sign-in back to the app from this page yet. \
+Close this window and return to the app.</p>\n</body></html>\n";
+
+/// `GET|POST /api/oauth2-redirect`: PocketBase forwards `code` and `state` to the realtime
+/// client whose id is `state` (API.md §5.11, the SDK's all-in-one `authWithOAuth2`). There
+/// is no realtime yet, so nothing can receive them: the page says so and the code is
+/// dropped. Apps can use `authWithOAuth2Code` with their own redirect page meanwhile.
+async fn oauth2_redirect() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            // The URL carries the authorization code: never send it onwards.
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'"),
+        ],
+        REDIRECT_PAGE,
+    )
 }
 
 /// `POST /impersonate/{id}` (superusers only): a non-refreshable token for the record.

@@ -137,6 +137,18 @@ impl From<AuthError> for ApiError {
                 "validation_invalid_token",
                 "Invalid or expired install token.",
             ),
+            AuthError::InvalidProvider(name) => {
+                let mut e = ApiError::validation();
+                e.data.insert(
+                    "provider".into(),
+                    json!({
+                        "code": "validation_invalid_provider",
+                        "message": format!("Provider with name {name:?} is missing or is not enabled."),
+                        "params": {"name": name},
+                    }),
+                );
+                e
+            }
             AuthError::Forbidden(message) => ApiError::forbidden(message),
             AuthError::BadRequest(message) => ApiError::bad_request(message),
             AuthError::Busy => ApiError::status_default(StatusCode::SERVICE_UNAVAILABLE),

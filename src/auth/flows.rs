@@ -8,6 +8,10 @@
 //!
 //! The request endpoints answer alike whether or not an account exists, and the mail is
 //! sent in the background so the answer's timing does not tell either.
+//!
+//! SECURITY (RELIABILITY.md A-2): a flow that verifies a so far unverified record also
+//! removes its OAuth2 links: they were made while nobody had proved the address, possibly
+//! by someone who registered it first (PocketBase does the same since v0.37.4).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +22,7 @@ use serde_json::{json, Map, Value};
 use super::records::{load, AuthRecords, StoredAuth};
 use super::token::{self, Claims};
 use super::{is_valid_email, AuthError, SUPERUSERS_ID};
+use crate::db::external_auths;
 use crate::mail::{render, Mail};
 use crate::schema::{quote_ident as q, Collection};
 use crate::util::random_string;
@@ -79,6 +84,10 @@ fn id_of(stored: &StoredAuth) -> &str {
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or("")
+}
+
+fn is_verified(stored: &StoredAuth) -> bool {
+    stored.record.get("verified") == Some(&Value::Bool(true))
 }
 
 fn check_email_field(field: &'static str, email: &str) -> Result<(), AuthError> {
@@ -292,9 +301,13 @@ impl AuthRecords {
             q(&collection.name)
         );
         let (id, key) = (id_of(&stored).to_owned(), stored.token_key.clone());
+        let (cid, unverified) = (collection.id.clone(), !is_verified(&stored));
         self.db
             .write(move |conn| -> Result<(), AuthError> {
-                conn.execute(&sql, [id, key])?;
+                let changed = conn.execute(&sql, [&id, &key])?;
+                if changed > 0 && unverified {
+                    external_auths::delete_for_record_except(conn, &cid, &id, None)?;
+                }
                 Ok(())
             })
             .await
@@ -350,9 +363,16 @@ impl AuthRecords {
             id_of(&stored).to_owned(),
             stored.token_key.clone(),
         ];
+        let (cid, unverified) = (collection.id.clone(), !is_verified(&stored));
         let changed = self
             .db
-            .write(move |conn| -> Result<usize, AuthError> { Ok(conn.execute(&sql, params)?) })
+            .write(move |conn| -> Result<usize, AuthError> {
+                let changed = conn.execute(&sql, rusqlite::params_from_iter(params.iter()))?;
+                if changed > 0 && unverified {
+                    external_auths::delete_for_record_except(conn, &cid, &params[3], None)?;
+                }
+                Ok(changed)
+            })
             .await?;
         if changed == 0 {
             return Err(invalid_token(
@@ -436,11 +456,17 @@ impl AuthRecords {
             id_of(&stored).to_owned(),
             stored.token_key.clone(),
         ];
+        let (cid, unverified) = (collection.id.clone(), !is_verified(&stored));
         let changed = self
             .db
             .write(move |conn| -> Result<usize, AuthError> {
-                match conn.execute(&sql, params) {
-                    Ok(n) => Ok(n),
+                match conn.execute(&sql, rusqlite::params_from_iter(params.iter())) {
+                    Ok(n) => {
+                        if n > 0 && unverified {
+                            external_auths::delete_for_record_except(conn, &cid, &params[3], None)?;
+                        }
+                        Ok(n)
+                    }
                     Err(e) => {
                         let e = crate::db::DbError::Sqlite(e);
                         if e.is_unique_violation() {

@@ -1,12 +1,15 @@
 //! Authentication: password hashing, tokens, and the auth flows.
 //!
-//! For now this serves the `_superusers` system auth collection; the auth flows for
-//! user collections build on the same pieces. No HTTP in here: [`AuthError`] is mapped to
-//! statuses in `api/error.rs`.
+//! `superusers.rs` serves the `_superusers` system auth collection; `records.rs` the
+//! records of user auth collections (password login, tokens), `flows.rs` their mailed
+//! flows, `oauth2.rs` OAuth2 sign-in over the providers of `providers.rs`. No HTTP in
+//! here: [`AuthError`] is mapped to statuses in `api/error.rs`.
 
 pub mod flows;
+pub mod oauth2;
 pub mod otp;
 pub mod password;
+pub mod providers;
 pub mod records;
 pub mod superusers;
 pub mod token;
@@ -28,6 +31,10 @@ pub enum AuthError {
     AlreadyInstalled,
     #[error("the install token is invalid or expired")]
     InvalidInstallToken,
+    /// An OAuth2 provider that is not configured for the collection (400,
+    /// `validation_invalid_provider` with the name).
+    #[error("unknown or disabled OAuth2 provider {0:?}")]
+    InvalidProvider(String),
     /// A request that cannot be served as asked (400 with the message).
     #[error("{0}")]
     BadRequest(&'static str),

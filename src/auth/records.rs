@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::flows::Purpose;
 use super::password::Hasher;
+use super::providers::OAuth2Client;
 use super::token::{self, Claims};
 use super::{is_valid_email, AuthError, SUPERUSERS_ID};
 use crate::db::Db;
@@ -136,9 +137,11 @@ pub(super) type SentMails = HashMap<(String, String, Purpose), Instant>;
 #[derive(Clone)]
 pub struct AuthRecords {
     pub(super) db: Db,
-    hasher: Hasher,
-    registry: Arc<Registry>,
+    pub(super) hasher: Hasher,
+    pub(super) registry: Arc<Registry>,
     pub(super) mailer: Mailer,
+    /// Outbound calls of the OAuth2 code flow.
+    pub(super) oauth2: OAuth2Client,
     /// `app_name`, `app_url` for mails.
     pub(super) app: Arc<(String, String)>,
     /// When a mail of each purpose last went to each record (resend throttle).
@@ -151,6 +154,7 @@ impl AuthRecords {
         hasher: Hasher,
         registry: Arc<Registry>,
         mailer: Mailer,
+        oauth2: OAuth2Client,
         app_name: String,
         app_url: String,
     ) -> Self {
@@ -159,6 +163,7 @@ impl AuthRecords {
             hasher,
             registry,
             mailer,
+            oauth2,
             app: Arc::new((app_name, app_url)),
             sent: Arc::default(),
         }

@@ -226,7 +226,35 @@ impl Collections {
             migrations_dir,
         };
         service.bootstrap_users().await?;
+        service.ensure_triggers().await?;
         Ok(service)
+    }
+
+    /// Add the system triggers (ddl.rs) to auth tables made before those triggers existed.
+    async fn ensure_triggers(&self) -> Result<(), CollectionsError> {
+        let snapshot = self.snapshot();
+        let missing = self
+            .db
+            .read(move |conn| -> Result<bool, CollectionsError> {
+                for c in snapshot.all().iter().filter(|c| c.is_auth()) {
+                    if !ddl::has_triggers(conn, c)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await?;
+        if !missing {
+            return Ok(());
+        }
+        self.db
+            .write(|conn| -> Result<(), CollectionsError> {
+                for c in Snapshot::load(conn)?.all().iter().filter(|c| c.is_auth()) {
+                    ddl::ensure_triggers(conn, c)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -908,6 +936,8 @@ fn delete_in(
     if c.is_view() {
         ddl::drop_view(conn, &c.name)?;
     } else {
+        // DROP TABLE fires no delete trigger: the OAuth2 links go here.
+        crate::db::external_auths::delete_for_collection(conn, &c.id)?;
         ddl::drop_table(conn, &c)?;
     }
     store::delete(conn, &c.id)?;

@@ -14,6 +14,7 @@
 mod checkpoint;
 mod conn;
 mod counts;
+pub mod external_auths;
 pub mod migrate;
 pub mod params;
 pub mod superusers;

@@ -1,6 +1,7 @@
 //! The `auth` options object of an auth collection: PocketBase's option names and defaults
 //! (API.md §5.13), plus `password: {minLength, maxLength}`. Token secrets are generated
-//! here, stored with the collection and never shown by the API.
+//! here, stored with the collection and never shown by the API; so are the OAuth2
+//! providers' `clientSecret`s, which an update that leaves them out keeps.
 
 use serde_json::{json, Map, Value};
 
@@ -55,6 +56,42 @@ fn defaults(collection: &str) -> Value {
     })
 }
 
+/// The OAuth2 provider names a collection may configure: the presets (their endpoints and
+/// user mapping live in `auth/providers.rs`) and up to three generic OpenID Connect
+/// providers, whose endpoints must be given.
+pub const OAUTH2_PROVIDERS: &[&str] = &[
+    "apple",
+    "discord",
+    "github",
+    "gitlab",
+    "google",
+    "microsoft",
+    "oidc",
+    "oidc2",
+    "oidc3",
+];
+
+/// A generic OpenID Connect provider (no preset endpoints).
+pub fn is_oidc(name: &str) -> bool {
+    matches!(name, "oidc" | "oidc2" | "oidc3")
+}
+
+/// The keys of one `oauth2.providers` entry.
+const PROVIDER_KEYS: &[&str] = &[
+    "name",
+    "clientId",
+    "clientSecret",
+    "authURL",
+    "tokenURL",
+    "userInfoURL",
+    "displayName",
+    "pkce",
+    "extra",
+];
+
+/// The keys of `oauth2.mappedFields`.
+pub const MAPPED_FIELDS: &[&str] = &["id", "name", "username", "avatarURL"];
+
 fn invalid(path: &str, message: impl std::fmt::Display) -> SchemaError {
     SchemaError::invalid(
         "auth",
@@ -93,7 +130,12 @@ pub fn merge(
                         if k == "secret" && layer_index == 1 {
                             continue;
                         }
-                        slot.insert(k.clone(), v.clone());
+                        let v = if key == "oauth2" && k == "providers" {
+                            keep_client_secrets(v, slot.get("providers"))
+                        } else {
+                            v.clone()
+                        };
+                        slot.insert(k.clone(), v);
                     }
                 }
                 (_, _) => return Err(invalid(key, "must be an object")),
@@ -129,6 +171,124 @@ pub fn merge(
     Ok(out)
 }
 
+/// `given` providers, each without a `clientSecret` taking the one stored for the provider
+/// of the same name: the API never shows client secrets, so a definition read back and
+/// sent again must not erase them.
+fn keep_client_secrets(given: &Value, stored: Option<&Value>) -> Value {
+    let mut out = given.clone();
+    let (Some(list), Some(Value::Array(stored))) = (out.as_array_mut(), stored) else {
+        return out;
+    };
+    for provider in list.iter_mut().filter_map(Value::as_object_mut) {
+        if provider.contains_key("clientSecret") {
+            continue;
+        }
+        let secret = stored
+            .iter()
+            .find(|s| {
+                s.get("name")
+                    .is_some_and(|n| Some(n) == provider.get("name"))
+            })
+            .and_then(|s| s.get("clientSecret"));
+        if let Some(secret) = secret {
+            provider.insert("clientSecret".into(), secret.clone());
+        }
+    }
+    out
+}
+
+/// An absolute http(s) URL with a host.
+fn is_http_url(s: &str) -> bool {
+    url::Url::parse(s)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
+fn check_oauth2(o: &Map<String, Value>) -> Result<(), SchemaError> {
+    let providers = match o.get("providers") {
+        Some(Value::Array(p)) => p,
+        _ => return Err(invalid("oauth2/providers", "must be an array")),
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, provider) in providers.iter().enumerate() {
+        let at = |key: &str| format!("oauth2/providers/{i}/{key}");
+        let Value::Object(p) = provider else {
+            return Err(invalid(
+                &format!("oauth2/providers/{i}"),
+                "must be an object",
+            ));
+        };
+        if let Some(key) = p.keys().find(|k| !PROVIDER_KEYS.contains(&k.as_str())) {
+            return Err(invalid(&at(key), "unknown provider option"));
+        }
+        let name = match p.get("name") {
+            Some(Value::String(n)) if OAUTH2_PROVIDERS.contains(&n.as_str()) => n.as_str(),
+            _ => {
+                return Err(invalid(
+                    &at("name"),
+                    format!("must be one of {}", OAUTH2_PROVIDERS.join(", ")),
+                ))
+            }
+        };
+        if seen.contains(&name) {
+            return Err(invalid(
+                &at("name"),
+                format!("{name:?} is configured twice"),
+            ));
+        }
+        seen.push(name);
+        match p.get("clientId") {
+            Some(Value::String(id)) if !id.trim().is_empty() && id.len() <= 1000 => {}
+            _ => return Err(invalid(&at("clientId"), "must be a non-empty string")),
+        }
+        for key in ["clientSecret", "displayName"] {
+            match p.get(key) {
+                None | Some(Value::String(_)) => {}
+                Some(_) => return Err(invalid(&at(key), "must be a string")),
+            }
+        }
+        for key in ["authURL", "tokenURL", "userInfoURL"] {
+            match p.get(key) {
+                Some(Value::String(u)) if is_http_url(u) => {}
+                None | Some(Value::String(_)) if is_oidc(name) => {
+                    return Err(invalid(
+                        &at(key),
+                        "an OpenID Connect provider needs an http(s) URL",
+                    ))
+                }
+                None => {}
+                Some(Value::String(u)) if u.is_empty() => {}
+                Some(_) => return Err(invalid(&at(key), "must be an http(s) URL or empty")),
+            }
+        }
+        match p.get("pkce") {
+            None | Some(Value::Null | Value::Bool(_)) => {}
+            Some(_) => return Err(invalid(&at("pkce"), "must be true, false or null")),
+        }
+        match p.get("extra") {
+            None | Some(Value::Null | Value::Object(_)) => {}
+            Some(_) => return Err(invalid(&at("extra"), "must be an object or null")),
+        }
+    }
+    match o.get("mappedFields") {
+        Some(Value::Object(m)) => {
+            if let Some(key) = m.keys().find(|k| !MAPPED_FIELDS.contains(&k.as_str())) {
+                return Err(invalid(
+                    &format!("oauth2/mappedFields/{key}"),
+                    "unknown mapped field",
+                ));
+            }
+            if let Some((key, _)) = m.iter().find(|(_, v)| !v.is_string()) {
+                return Err(invalid(
+                    &format!("oauth2/mappedFields/{key}"),
+                    "must be a field name or empty",
+                ));
+            }
+        }
+        _ => return Err(invalid("oauth2/mappedFields", "must be an object")),
+    }
+    Ok(())
+}
+
 fn check(o: &Map<String, Value>) -> Result<(), SchemaError> {
     let bool_at = |path: &str, v: Option<&Value>| -> Result<(), SchemaError> {
         match v {
@@ -138,6 +298,9 @@ fn check(o: &Map<String, Value>) -> Result<(), SchemaError> {
     };
     for key in ["passwordAuth", "oauth2", "otp", "mfa", "authAlert"] {
         bool_at(&format!("{key}/enabled"), o[key].get("enabled"))?;
+    }
+    if let Value::Object(oauth2) = &o["oauth2"] {
+        check_oauth2(oauth2)?;
     }
     match o["passwordAuth"].get("identityFields") {
         Some(Value::Array(f)) if f.iter().all(Value::is_string) => {}
@@ -205,6 +368,93 @@ mod tests {
         )
         .unwrap();
         assert_eq!(again["authToken"]["secret"], secret);
+    }
+
+    #[test]
+    fn client_secrets_survive_an_update_that_leaves_them_out() {
+        let github = json!({"name": "github", "clientId": "id1", "clientSecret": "s3cret"});
+        let first = merge(
+            Some(&json!({"oauth2": {"enabled": true, "providers": [github]}})),
+            None,
+            "users",
+        )
+        .unwrap();
+        // Read back without the secret (as the API shows it) and sent again, with a new one.
+        let again = merge(
+            Some(&json!({"oauth2": {"providers": [
+                {"name": "github", "clientId": "id2"},
+                {"name": "oidc", "clientId": "x", "authURL": "https://id.example/auth",
+                 "tokenURL": "https://id.example/token", "userInfoURL": "https://id.example/me"}
+            ]}})),
+            Some(&first),
+            "users",
+        )
+        .unwrap();
+        let providers = &again["oauth2"]["providers"];
+        assert_eq!(providers[0]["clientId"], "id2");
+        assert_eq!(providers[0]["clientSecret"], "s3cret");
+        assert!(providers[1].get("clientSecret").is_none());
+        assert_eq!(again["oauth2"]["enabled"], true);
+        // A given secret replaces the stored one.
+        let replaced = merge(
+            Some(&json!({"oauth2": {"providers": [{"name": "github", "clientId": "id2", "clientSecret": "new"}]}})),
+            Some(&again),
+            "users",
+        )
+        .unwrap();
+        assert_eq!(replaced["oauth2"]["providers"][0]["clientSecret"], "new");
+    }
+
+    #[test]
+    fn oauth2_providers_are_checked() {
+        let oidc = |extra: Value| {
+            let mut p = json!({"name": "oidc", "clientId": "c", "authURL": "https://i.example/a",
+                               "tokenURL": "https://i.example/t", "userInfoURL": "https://i.example/u"});
+            for (k, v) in extra.as_object().unwrap() {
+                p[k] = v.clone();
+            }
+            json!({"oauth2": {"enabled": true, "providers": [p]}})
+        };
+        assert!(merge(Some(&oidc(json!({}))), None, "users").is_ok());
+        assert!(merge(
+            Some(&json!({"oauth2": {"providers": [{"name": "github", "clientId": "c", "pkce": null, "extra": {}}]}})),
+            None,
+            "users"
+        )
+        .is_ok());
+        for (given, path) in [
+            (oidc(json!({"name": "facebook"})), "providers/0/name"),
+            (oidc(json!({"clientId": ""})), "providers/0/clientId"),
+            (oidc(json!({"userInfoURL": ""})), "providers/0/userInfoURL"),
+            (
+                oidc(json!({"tokenURL": "file:///etc/passwd"})),
+                "providers/0/tokenURL",
+            ),
+            (oidc(json!({"pkce": "yes"})), "providers/0/pkce"),
+            (oidc(json!({"extra": []})), "providers/0/extra"),
+            (oidc(json!({"scopes": "x"})), "providers/0/scopes"),
+            (oidc(json!({"clientSecret": 5})), "providers/0/clientSecret"),
+            (
+                json!({"oauth2": {"providers": [{"name": "github", "clientId": "a"}, {"name": "github", "clientId": "b"}]}}),
+                "providers/1/name",
+            ),
+            (
+                json!({"oauth2": {"providers": [{"name": "gitlab", "clientId": "a", "authURL": "not a url"}]}}),
+                "providers/0/authURL",
+            ),
+            (json!({"oauth2": {"providers": {}}}), "oauth2/providers"),
+            (
+                json!({"oauth2": {"mappedFields": {"email": "x"}}}),
+                "mappedFields/email",
+            ),
+            (
+                json!({"oauth2": {"mappedFields": {"name": 1}}}),
+                "mappedFields/name",
+            ),
+        ] {
+            let e = merge(Some(&given), None, "users").unwrap_err().to_string();
+            assert!(e.contains(path), "{given}: {e}");
+        }
     }
 
     #[test]

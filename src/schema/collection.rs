@@ -226,13 +226,21 @@ impl Collection {
         v
     }
 
-    /// The definition as the API shows it: auth secrets removed.
+    /// The definition as the API shows it: auth secrets removed (token secrets and the
+    /// OAuth2 providers' client secrets).
     pub fn to_json(&self) -> Value {
         let mut v = self.stored_json();
         if let Some(Value::Object(auth)) = v.get_mut("auth") {
             for (_, option) in auth.iter_mut() {
                 if let Value::Object(o) = option {
                     o.remove("secret");
+                }
+            }
+            if let Some(Value::Array(providers)) =
+                auth.get_mut("oauth2").and_then(|o| o.get_mut("providers"))
+            {
+                for provider in providers.iter_mut().filter_map(Value::as_object_mut) {
+                    provider.remove("clientSecret");
                 }
             }
         }
@@ -466,7 +474,9 @@ pub fn compile(
         } else {
             (body.get("auth"), existing.and_then(|e| e.auth.as_ref()))
         };
-        Some(super::auth_options::merge(given, stored, &name)?)
+        let options = super::auth_options::merge(given, stored, &name)?;
+        check_mapped_fields(&options, &fields)?;
+        Some(options)
     } else {
         None
     };
@@ -486,6 +496,24 @@ pub fn compile(
         updated: def.now.to_owned(),
         validator: Arc::new(validator),
     })
+}
+
+/// `oauth2.mappedFields` may only name properties of the collection (never system fields).
+fn check_mapped_fields(options: &Value, fields: &[Field]) -> Result<(), SchemaError> {
+    let Some(Value::Object(mapped)) = options.get("oauth2").and_then(|o| o.get("mappedFields"))
+    else {
+        return Ok(());
+    };
+    for (key, target) in mapped {
+        let target = target.as_str().unwrap_or("");
+        if !target.is_empty() && !fields.iter().any(|f| f.name == target) {
+            return Err(invalid(
+                "auth",
+                format!("/auth/oauth2/mappedFields/{key}: {target:?} is not a property of this collection"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn has_column(kind: CollectionType, fields: &[Field], name: &str) -> bool {
@@ -1006,5 +1034,27 @@ mod tests {
         assert_eq!(public["authRule"], "");
         assert_eq!(public["manageRule"], Value::Null);
         assert!(c.system_fields().contains(&"tokenKey"));
+    }
+
+    #[test]
+    fn oauth2_client_secrets_are_stored_but_never_shown_and_mapped_fields_must_exist() {
+        let c = create(json!({"name": "members", "type": "auth",
+            "schema": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "auth": {"oauth2": {"enabled": true,
+                "providers": [{"name": "github", "clientId": "cid", "clientSecret": "TOPSECRET"}],
+                "mappedFields": {"name": "name"}}}}))
+        .unwrap();
+        assert_eq!(
+            c.stored_json()["auth"]["oauth2"]["providers"][0]["clientSecret"],
+            "TOPSECRET"
+        );
+        let shown = c.to_json();
+        assert_eq!(shown["auth"]["oauth2"]["providers"][0]["clientId"], "cid");
+        assert!(!shown.to_string().contains("TOPSECRET"));
+        let e = create(json!({"name": "members", "type": "auth",
+            "auth": {"oauth2": {"mappedFields": {"avatarURL": "avatar"}}}}))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("/auth/oauth2/mappedFields/avatarURL"), "{e}");
     }
 }

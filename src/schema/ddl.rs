@@ -5,7 +5,8 @@
 //! without cascading; each change ends with `PRAGMA foreign_key_check` on what it touched.
 //!
 //! - create: `CREATE TABLE … STRICT`, system indexes (created, auth email/tokenKey, one per
-//!   single-relation column) and the declared indexes.
+//!   single-relation column), the declared indexes, and on auth tables a delete trigger
+//!   that drops the record's OAuth2 links.
 //! - update: rename the table (references in other tables follow), rename columns in place
 //!   when that is all that changed, otherwise rebuild: copy every row into a new table,
 //!   converting and validating each changed value in Rust. Any row that cannot follow the
@@ -148,6 +149,48 @@ fn system_indexes(c: &Collection) -> Vec<(String, String)> {
     v
 }
 
+/// Triggers Keelbase adds to the table of a user auth collection, by name: deleting a
+/// record deletes its OAuth2 links (`_externalAuths`), whether the delete comes from the
+/// API, a truncate or a relation cascade. A link that outlived its record could attach a
+/// provider account to a later record created with the same id.
+fn system_triggers(c: &Collection) -> Vec<(String, String)> {
+    if !c.is_auth() || c.system {
+        return Vec::new();
+    }
+    let name = format!("_trg_{}_externalAuths", c.id);
+    let sql = format!(
+        "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {} BEGIN \
+         DELETE FROM _externalAuths WHERE collectionRef = '{}' AND recordRef = OLD.\"id\"; END",
+        q(&name),
+        q(&c.name),
+        c.id.replace('\'', "''")
+    );
+    vec![(name, sql)]
+}
+
+/// Create the system triggers of `c` that are missing (tables made before they existed).
+pub fn ensure_triggers(conn: &Connection, c: &Collection) -> Result<(), SchemaError> {
+    for (_, sql) in system_triggers(c) {
+        conn.execute_batch(&sql)?;
+    }
+    Ok(())
+}
+
+/// Whether every system trigger of `c` exists.
+pub fn has_triggers(conn: &Connection, c: &Collection) -> Result<bool, SchemaError> {
+    for (name, _) in system_triggers(c) {
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1)",
+            [&name],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn index_sql(c: &Collection, i: &IndexDef, where_sql: Option<&str>) -> String {
     let cols: Vec<String> = i.fields.iter().map(|f| q(f)).collect();
     let condition = where_sql.map_or_else(String::new, |w| format!(" WHERE {w}"));
@@ -227,7 +270,7 @@ fn create_indexes(
     for i in &c.indexes {
         create_user_index(conn, c, i, index_where)?;
     }
-    Ok(())
+    ensure_triggers(conn, c)
 }
 
 /// Create the table of a new collection.
@@ -400,7 +443,11 @@ pub fn update(
             for (name, _) in system_indexes(old) {
                 conn.execute_batch(&format!("DROP INDEX IF EXISTS {}", q(&name)))?;
             }
+            for (name, _) in system_triggers(old) {
+                conn.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", q(&name)))?;
+            }
         }
+        ensure_triggers(conn, new)?;
         let existing: Vec<String> = {
             let mut stmt = conn
                 .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1")?;
