@@ -136,6 +136,10 @@ struct Inner {
     closed: AtomicBool,
     stats: Arc<WriterStats>,
     counts: Arc<counts::Counts>,
+    /// One permit per pooled reader: a read waits here, on the async side, instead of
+    /// parking a blocking thread on the pool (which made tokio grow hundreds of threads
+    /// under load).
+    readers: Arc<tokio::sync::Semaphore>,
     background: Mutex<Option<Background>>,
 }
 
@@ -170,6 +174,7 @@ impl Db {
             closed: AtomicBool::new(false),
             stats,
             counts: Arc::default(),
+            readers: Arc::new(tokio::sync::Semaphore::new(options.read_pool_size as usize)),
             background: Mutex::new(Some(Background {
                 writer,
                 checkpointer,
@@ -211,7 +216,15 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.0.pool.clone();
+        let permit = self
+            .0
+            .readers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| DbError::Closed)?;
         match tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.get().map_err(DbError::from)?;
             f(&conn)
         })
