@@ -574,6 +574,22 @@ async fn managers_per_manage_rule() {
     );
     let guest = app.get(list, None).await;
     assert_eq!(emails(&guest), [Value::Null, Value::Null]);
+    // Listed records (written straight to JSON text) equal the viewed ones, per caller.
+    for who in [Some(boss.as_str()), Some(worker.as_str()), None] {
+        let listed = app.get(list, who).await;
+        for item in listed.body["items"].as_array().unwrap() {
+            let one = app
+                .get(
+                    &format!(
+                        "/api/collections/members/records/{}",
+                        item["id"].as_str().unwrap()
+                    ),
+                    who,
+                )
+                .await;
+            assert_eq!(item, &one.body);
+        }
+    }
     // The manager changes the worker's email and password without the old one.
     let uri = format!("/api/collections/members/records/{}", ids[1]);
     let a = app

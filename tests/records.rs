@@ -919,6 +919,14 @@ async fn create_answers_equal_what_a_read_returns() {
                 .get(&format!("/api/collections/kinds/records/{id}"), who)
                 .await;
             assert_eq!(created.body, read.body, "{body} as {:?}", who.is_some());
+            // A list writes its records straight to JSON text: the same record again.
+            let listed = app
+                .get(
+                    &format!("/api/collections/kinds/records?filter=id='{id}'"),
+                    who,
+                )
+                .await;
+            assert_eq!(listed.body["items"][0], read.body, "{body} listed");
         }
     }
 }

@@ -87,6 +87,19 @@ impl ListParams {
         })
     }
 
+    /// [`ListParams::envelope`] around items already written as a JSON array; the same
+    /// keys in the same order.
+    pub fn envelope_json(&self, items: &str, total: Option<u64>) -> String {
+        let (total_items, total_pages) = match total {
+            Some(t) => (t as i64, t.div_ceil(u64::from(self.per_page)) as i64),
+            None => (-1, -1),
+        };
+        format!(
+            "{{\"page\":{},\"perPage\":{},\"totalItems\":{total_items},\"totalPages\":{total_pages},\"items\":{items}}}",
+            self.page, self.per_page
+        )
+    }
+
     /// Offset of the first item of the page.
     pub fn offset(&self) -> u64 {
         u64::from(self.page - 1) * u64::from(self.per_page)

@@ -242,7 +242,7 @@ async fn list_records(
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let c = collection(&state, &key)?;
     let params = ListParams::parse(query.as_deref())?;
     let info = request_info(&state, &auth, &method, &headers, query.as_deref());
@@ -255,7 +255,17 @@ async fn list_records(
         expand: query_param(query.as_deref(), "expand"),
     };
     let page = records::list(state.data(), state.collections().snapshot(), c, list, info).await?;
-    Ok(Json(params.envelope(page.items, page.total)))
+    Ok(match page.items {
+        records::Items::Values(items) => Json(params.envelope(items, page.total)).into_response(),
+        records::Items::Json(items) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            params.envelope_json(&items, page.total),
+        )
+            .into_response(),
+    })
 }
 
 async fn view_record(

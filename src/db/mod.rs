@@ -159,6 +159,8 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(options.read_pool_size)
             .min_idle(Some(1))
+            // A local file does not drop connections; the check cost a parse per read.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(5))
             .build(manager)?;
 

@@ -55,8 +55,16 @@ pub struct ListQuery {
 /// One page of records; `total` is `None` when the count was skipped.
 #[derive(Debug)]
 pub struct Page {
-    pub items: Vec<Value>,
+    pub items: Items,
     pub total: Option<u64>,
+}
+
+/// The records of a page: as values (when expanded), or already written as the JSON text
+/// of an array (the common case, without building a map per record).
+#[derive(Debug)]
+pub enum Items {
+    Values(Vec<Value>),
+    Json(String),
 }
 
 const ALIAS: &str = "_m";
@@ -160,21 +168,47 @@ pub async fn list(
             let mut stmt = conn.prepare_cached(&select)?;
             let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
             let mut rows = stmt.query(rusqlite::params_from_iter(select_params.iter()))?;
-            let mut items = Vec::new();
-            while let Some(row) = rows.next()? {
-                items.push(record_json(
-                    &collection,
-                    &names,
-                    row,
-                    superuser,
-                    auth_id.as_deref(),
-                )?);
-            }
-            drop(rows);
+            let items = match expand_param.as_deref() {
+                None => {
+                    let mut out = String::with_capacity(256 * limit as usize);
+                    out.push('[');
+                    while let Some(row) = rows.next()? {
+                        if out.len() > 1 {
+                            out.push(',');
+                        }
+                        let mut columns = Vec::with_capacity(names.len());
+                        for (i, name) in names.iter().enumerate() {
+                            columns.push((name.as_str(), row.get_ref(i)?));
+                        }
+                        write_columns_json(
+                            &mut out,
+                            &collection,
+                            &columns,
+                            superuser,
+                            auth_id.as_deref(),
+                        );
+                    }
+                    out.push(']');
+                    drop(rows);
+                    Items::Json(out)
+                }
+                Some(e) => {
+                    let mut items = Vec::new();
+                    while let Some(row) = rows.next()? {
+                        items.push(record_json(
+                            &collection,
+                            &names,
+                            row,
+                            superuser,
+                            auth_id.as_deref(),
+                        )?);
+                    }
+                    drop(rows);
+                    expand::expand(conn, &snapshot, &collection, &mut items, e, &request)?;
+                    Items::Values(items)
+                }
+            };
             drop(stmt);
-            if let Some(e) = expand_param.as_deref() {
-                expand::expand(conn, &snapshot, &collection, &mut items, e, &request)?;
-            }
             let total = match &count {
                 Some(sql) => Some(counter.count(conn, sql, &params)? as u64),
                 None => None,
@@ -446,4 +480,151 @@ fn columns_json(
         }
     }
     Value::Object(out)
+}
+
+/// `s` as a JSON string, escaped exactly as serde_json escapes (`"`, `\\`, and control
+/// characters; nothing else).
+fn json_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match escape {
+            Some(e) => out.push_str(e),
+            None => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 0xf)] as char);
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// [`columns_json`] written straight into `out` as JSON text: the same keys, order and
+/// values (a test holds the two equal), without building a map.
+fn write_columns_json(
+    out: &mut String,
+    collection: &Collection,
+    columns: &[(&str, rusqlite::types::ValueRef<'_>)],
+    superuser: bool,
+    auth_id: Option<&str>,
+) {
+    use rusqlite::types::ValueRef;
+    fn key(out: &mut String, k: &str) {
+        out.push(',');
+        string(out, k);
+        out.push(':');
+    }
+    fn string(out: &mut String, s: &str) {
+        json_string(out, s);
+    }
+    fn value(out: &mut String, kind: &crate::schema::FieldKind, raw: ValueRef<'_>) {
+        use crate::schema::FieldKind;
+        match (kind, raw) {
+            (k, ValueRef::Text(t)) if !k.is_json() => match std::str::from_utf8(t) {
+                Ok(text) => string(out, text),
+                Err(_) => string(out, &String::from_utf8_lossy(t)),
+            },
+            (FieldKind::Bool, ValueRef::Integer(i)) => {
+                out.push_str(if i != 0 { "true" } else { "false" })
+            }
+            (FieldKind::Integer | FieldKind::Number | FieldKind::Text, ValueRef::Integer(i)) => {
+                out.push_str(itoa::Buffer::new().format(i))
+            }
+            _ => out.push_str(&decode(kind, raw).to_string()),
+        }
+    }
+    out.push_str("{\"collectionId\":");
+    string(out, &collection.id);
+    key(out, "collectionName");
+    string(out, &collection.name);
+    let mut email: Option<rusqlite::types::ValueRef<'_>> = None;
+    let mut email_visible = false;
+    let mut manager = false;
+    let mut id: Option<&[u8]> = None;
+    for &(name, raw) in columns {
+        match name {
+            // SECURITY: never serialised, whoever asks.
+            "password" | "tokenKey" => {}
+            MANAGE_COLUMN => manager = raw.as_i64().unwrap_or(0) == 1,
+            "email" if collection.is_auth() => email = Some(raw),
+            "emailVisibility" | "verified" if collection.is_auth() => {
+                let on = matches!(raw, ValueRef::Integer(i) if i != 0);
+                if name == "emailVisibility" {
+                    email_visible = on;
+                }
+                key(out, name);
+                value(out, &crate::schema::FieldKind::Bool, raw);
+            }
+            "id" | "created" | "updated" => {
+                if name == "id" {
+                    if let ValueRef::Text(t) = raw {
+                        id = Some(t);
+                    }
+                }
+                key(out, name);
+                value(out, &crate::schema::FieldKind::Text, raw);
+            }
+            _ => match collection.field(name) {
+                Some(f) if f.hidden && !superuser => {}
+                Some(f) => {
+                    key(out, name);
+                    value(out, &f.kind, raw);
+                }
+                None => {
+                    key(out, name);
+                    value(out, &crate::schema::FieldKind::Json, raw);
+                }
+            },
+        }
+    }
+    if let Some(email) = email {
+        let own =
+            auth_id.is_some() && id.map(|t| t == auth_id.unwrap_or("").as_bytes()) == Some(true);
+        if superuser || email_visible || own || manager {
+            key(out, "email");
+            value(out, &crate::schema::FieldKind::Text, email);
+        }
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::json_string;
+
+    #[test]
+    fn strings_escape_as_serde_json_does() {
+        let mut all = String::new();
+        for c in (0u32..0x80).chain([0xe9, 0x2028, 0x1f600]) {
+            all.push(char::from_u32(c).unwrap());
+        }
+        for s in [
+            "",
+            "plain",
+            "quote \" and \\ slash /",
+            "tab\tnew\nline\r",
+            all.as_str(),
+        ] {
+            let mut out = String::new();
+            json_string(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
 }
