@@ -678,3 +678,51 @@ async fn forged_user_tokens_are_refused() {
     // And the untouched token still works.
     assert_eq!(refresh(&app, &token).await.status, StatusCode::OK);
 }
+
+/// S-7 for the mailed requests: known and unknown emails answer alike, in similar time
+/// (medians of interleaved runs).
+#[tokio::test]
+async fn reset_and_otp_requests_do_not_reveal_accounts_by_timing() {
+    let app = TestApp::new().await;
+    let admin = app.superuser_token().await;
+    register(&app, "alice@example.com", "password123").await;
+    let a = app
+        .json(
+            Method::PATCH,
+            "/api/collections/users",
+            Some(json!({"auth": {"otp": {"enabled": true}}})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for action in ["request-password-reset", "request-otp"] {
+        let uri = format!("/api/collections/users/{action}");
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for _ in 0..25 {
+            for (email, out) in [
+                ("alice@example.com", &mut known),
+                ("nobody@example.com", &mut unknown),
+            ] {
+                let start = std::time::Instant::now();
+                let a = app.post(&uri, json!({ "email": email }), None).await;
+                out.push(start.elapsed());
+                assert!(a.status.is_success(), "{action}: {}", a.body);
+                if action == "request-otp" {
+                    assert_eq!(a.body["otpId"].as_str().map(str::len), Some(15));
+                } else {
+                    assert!(a.raw.is_empty());
+                }
+            }
+        }
+        let median = |v: &mut Vec<std::time::Duration>| {
+            v.sort();
+            v[v.len() / 2].as_secs_f64()
+        };
+        let (k, u) = (median(&mut known), median(&mut unknown));
+        assert!(
+            (0.5..2.0).contains(&(k / u)),
+            "{action}: median known {k:.5}s vs unknown {u:.5}s"
+        );
+    }
+}

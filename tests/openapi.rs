@@ -219,8 +219,11 @@ async fn superuser_only_collections_are_left_out_for_everyone_else() {
 }
 
 /// The auth endpoints of a user auth collection, as paths under it.
-const AUTH_ACTIONS: [&str; 10] = [
+const AUTH_ACTIONS: [&str; 13] = [
     "auth-with-password",
+    "request-otp",
+    "auth-with-otp",
+    "auth-with-oauth2",
     "auth-refresh",
     "auth-methods",
     "impersonate/{id}",

@@ -744,6 +744,10 @@ impl AuthEndpoints {
             },
         });
         if self.user_collection {
+            sign_in["responses"]["401"] = json!({
+                "description": "MFA is on and this was the first method: sign in again with a different method, passing `mfaId` (body or query). A bare object, not the error envelope.",
+                "content": json_content(json!({"type": "object", "required": ["mfaId"], "properties": {"mfaId": {"type": "string"}}})),
+            });
             sign_in["responses"]["403"] =
                 refused("Password sign-in is disabled for the collection, or its authRule refuses the record.");
         }
@@ -841,6 +845,84 @@ impl AuthEndpoints {
                     "responses": {
                         "204": done("The record is verified."),
                         "400": invalid("`data.token`: missing, invalid, expired, or of another collection."),
+                    },
+                }),
+            );
+        }
+        if self.user_collection {
+            let mfa = json!({
+                "description": "MFA is on and this was the first method: sign in again with a different method, passing `mfaId` (body or query). A bare object, not the error envelope.",
+                "content": json_content(json!({"type": "object", "required": ["mfaId"], "properties": {"mfaId": {"type": "string"}}})),
+            });
+            insert(
+                "request-otp",
+                json!({
+                    "operationId": op("RequestOtp"),
+                    "tags": tag,
+                    "summary": format!("Mail a one-time password to a {name} record"),
+                    "description": "Answers an `otpId` whether or not the email has an account.",
+                    "security": public,
+                    "requestBody": body(schema_ref("AuthEmailRequest")),
+                    "responses": {
+                        "200": {"description": "The id to sign in with.", "content": json_content(json!({"type": "object", "required": ["otpId"], "properties": {"otpId": {"type": "string"}}}))},
+                        "400": invalid("`data.email`: blank or not an email address."),
+                        "403": refused("OTP is not enabled for the collection."),
+                    },
+                }),
+            );
+            insert(
+                "auth-with-otp",
+                json!({
+                    "operationId": op("AuthWithOtp"),
+                    "tags": tag,
+                    "summary": format!("Sign in to {name} with a mailed one-time password"),
+                    "description": "The code works once, for its duration, and at most 5 wrong tries.",
+                    "security": public,
+                    "requestBody": body(json!({
+                        "type": "object",
+                        "required": ["otpId", "password"],
+                        "properties": {
+                            "otpId": {"type": "string"},
+                            "password": {"type": "string", "writeOnly": true, "description": "The mailed code."},
+                            "mfaId": {"type": "string", "description": "Completes an MFA sign-in started by another method."},
+                        },
+                    })),
+                    "responses": {
+                        "200": answer("Signed in: a token and the record."),
+                        "400": invalid("`Invalid or expired OTP.`, or an invalid MFA session."),
+                        "401": mfa.clone(),
+                        "403": refused("OTP is not enabled, or the authRule refuses the record."),
+                    },
+                }),
+            );
+            insert(
+                "auth-with-oauth2",
+                json!({
+                    "operationId": op("AuthWithOauth2"),
+                    "tags": tag,
+                    "summary": format!("Sign in or sign up to {name} with an OAuth2 provider"),
+                    "description": "Exchanges the authorization code (with the PKCE verifier from auth-methods), then signs in the linked record, the signed-in caller, or the record with the provider-verified email; otherwise signs up a new record from `createData`.",
+                    "security": public,
+                    "requestBody": body(json!({
+                        "type": "object",
+                        "required": ["provider", "code"],
+                        "properties": {
+                            "provider": {"type": "string"},
+                            "code": {"type": "string"},
+                            "codeVerifier": {"type": "string"},
+                            "redirectURL": {"type": "string"},
+                            "createData": {"type": "object"},
+                            "mfaId": {"type": "string"},
+                        },
+                    })),
+                    "responses": {
+                        "200": {"description": "Signed in: a token, the record and the provider's user (`meta`).", "content": json_content(json!({
+                            "allOf": [self.answer.clone()],
+                            "properties": {"meta": {"type": "object", "properties": {"isNew": {"type": "boolean"}}}},
+                        }))},
+                        "400": invalid("An unknown provider (`data.provider`), a failed code exchange, or invalid sign-up data."),
+                        "401": mfa,
+                        "403": refused("OAuth2 is not enabled, or the authRule refuses the record."),
                     },
                 }),
             );
@@ -1774,8 +1856,11 @@ mod tests {
     }
 
     /// Every auth endpoint of a user auth collection, as a path under it.
-    const AUTH_ACTIONS: [&str; 10] = [
+    const AUTH_ACTIONS: [&str; 13] = [
         "auth-with-password",
+        "request-otp",
+        "auth-with-otp",
+        "auth-with-oauth2",
         "auth-refresh",
         "auth-methods",
         "impersonate/{id}",

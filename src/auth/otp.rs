@@ -122,18 +122,6 @@ impl AuthRecords {
             token::now_unix() + duration,
         );
         let to = row.5.clone();
-        self.db
-            .write(move |conn| -> Result<(), AuthError> {
-                let now = token::now_unix();
-                conn.prepare_cached("DELETE FROM _otps WHERE expires < ?1")?.execute([now])?;
-                conn.prepare_cached(
-                    "INSERT INTO _otps (id, collectionRef, recordRef, salt, digest, sentTo, attempts, expires, created) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8)",
-                )?
-                .execute(rusqlite::params![row.0, row.1, row.2, row.3, row.4, row.5, row.6, now_string()])?;
-                Ok(())
-            })
-            .await?;
         let template = option(collection, &["otp", "emailTemplate"])
             .cloned()
             .unwrap_or(Value::Null);
@@ -150,10 +138,33 @@ impl AuthRecords {
             ("RECORD:email", to.as_str()),
         ];
         let (name, url) = (&self.app.0, &self.app.1);
-        self.mailer.send_later(Mail {
+        let mail = Mail {
             to: to.clone(),
             subject: render(&text("subject"), name, url, &extra),
             html: render(&text("body"), name, url, &extra),
+        };
+        // SECURITY: store and mail in the background. Waiting for the write (a commit)
+        // made known emails answer measurably slower than unknown ones.
+        let (db, mailer) = (self.db.clone(), self.mailer.clone());
+        tokio::spawn(async move {
+            let stored = db
+                .write(move |conn| -> Result<(), AuthError> {
+                    let now = token::now_unix();
+                    conn.prepare_cached("DELETE FROM _otps WHERE expires < ?1")?
+                        .execute([now])?;
+                    conn.prepare_cached(
+                        "INSERT INTO _otps (id, collectionRef, recordRef, salt, digest, sentTo, attempts, expires, created) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8)",
+                    )?
+                    .execute(rusqlite::params![row.0, row.1, row.2, row.3, row.4, row.5, row.6, now_string()])?;
+                    Ok(())
+                })
+                .await;
+            match stored {
+                // The code is usable before the mail goes out.
+                Ok(()) => mailer.send_later(mail),
+                Err(e) => tracing::error!(error = %e, "storing a one-time password failed"),
+            }
         });
         Ok(otp_id)
     }
