@@ -510,3 +510,50 @@ async fn mfa_needs_a_second_different_method() {
         .await;
     assert_eq!(again.body["message"], "Invalid or expired MFA session.");
 }
+
+#[tokio::test]
+async fn superusers_can_require_mfa_with_an_emailed_code() {
+    let sink = Sink::start();
+    let app = app_with(&sink).await;
+    let admin = app.superuser_token().await;
+    let a = app
+        .json(
+            Method::PATCH,
+            "/api/collections/_superusers",
+            Some(json!({"auth": {"otp": {"enabled": true}, "mfa": {"enabled": true}}})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let (email, password) = (common::ADMIN_EMAIL, common::ADMIN_PASSWORD);
+    let first = app
+        .post(
+            "/api/collections/_superusers/auth-with-password",
+            json!({"identity": email, "password": password}),
+            None,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED, "{}", first.body);
+    let mfa = first.body["mfaId"].as_str().unwrap().to_owned();
+    let otp = app
+        .post(
+            "/api/collections/_superusers/request-otp",
+            json!({"email": email}),
+            None,
+        )
+        .await;
+    let otp_id = otp.body["otpId"].as_str().unwrap().to_owned();
+    let code = code_in(&sink.mail_to(email).await);
+    let done = app
+        .post(
+            "/api/collections/_superusers/auth-with-otp",
+            json!({"otpId": otp_id, "password": code, "mfaId": mfa}),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let token = done.body["token"].as_str().unwrap();
+    // A full superuser token.
+    let list = app.get("/api/collections", Some(token)).await;
+    assert_eq!(list.status, StatusCode::OK);
+}

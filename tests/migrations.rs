@@ -266,3 +266,55 @@ async fn cli_snapshot_status_and_up() {
         .unwrap();
     assert_eq!(cols, 4, "id, created, updated, text");
 }
+
+#[tokio::test]
+async fn superuser_auth_options_change_and_replay() {
+    let app = TestApp::new().await;
+    let token = app.superuser_token().await;
+    let a = app
+        .json(
+            axum::http::Method::PATCH,
+            "/api/collections/_superusers",
+            Some(serde_json::json!({"auth": {"mfa": {"enabled": true}}})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(a.status, axum::http::StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["auth"]["mfa"]["enabled"], true);
+    // Anything else of a system collection stays as shipped.
+    for body in [
+        serde_json::json!({"name": "admins"}),
+        serde_json::json!({"listRule": ""}),
+        serde_json::json!({"auth": {}, "viewRule": ""}),
+    ] {
+        let a = app
+            .json(
+                axum::http::Method::PATCH,
+                "/api/collections/_superusers",
+                Some(body.clone()),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            axum::http::StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            a.body
+        );
+    }
+    // The change was written as a migration file that replays on a fresh data folder.
+    let fresh = TestApp::with_config(|c| {
+        c.migrations_dir = Some(app.data_dir().join("kb_migrations"));
+    })
+    .await;
+    let applied = fresh.state.collections().migrate_up().await.unwrap();
+    assert!(!applied.is_empty());
+    let c = fresh
+        .state
+        .collections()
+        .snapshot()
+        .get("_superusers")
+        .cloned()
+        .unwrap();
+    assert_eq!(c.auth.as_ref().unwrap()["mfa"]["enabled"], true);
+}

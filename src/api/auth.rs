@@ -182,6 +182,21 @@ async fn auth_with_password(
     }
     let superusers = state.superusers();
     let record = superusers.auth_with_password(identity, password).await?;
+    let mfa_on = collection
+        .auth
+        .as_ref()
+        .is_some_and(|a| a["mfa"]["enabled"] == Value::Bool(true));
+    if mfa_on {
+        // The generic path: the same token (tokenKey + the collection's authToken secret),
+        // behind the MFA challenge.
+        let stored = state
+            .auth_records()
+            .find(&collection, &record.id)
+            .await?
+            .ok_or(crate::auth::AuthError::InvalidCredentials)?;
+        let mfa = mfa_id(&body, query.as_deref())?;
+        return finish(&state, &collection, &stored, "password", mfa.as_deref()).await;
+    }
     Ok(auth_response(superusers.issue_token(&record)?, &record).into_response())
 }
 

@@ -813,7 +813,21 @@ fn update_in(
 ) -> Result<Collection, SchemaError> {
     let old = snapshot.get(key).cloned().ok_or(SchemaError::NotFound)?;
     if old.system {
-        return Err(SchemaError::System);
+        // Of a system auth collection (`_superusers`) only the auth options may change
+        // (OTP, MFA, token durations): the rest of its definition stays as shipped.
+        // Other keys are accepted only unchanged (a migration file repeats the whole
+        // definition).
+        let Value::Object(mut full) = old.to_json() else {
+            return Err(SchemaError::System);
+        };
+        let changes_more = body.iter().any(|(k, v)| {
+            !matches!(k.as_str(), "auth" | "created" | "updated") && full.get(k) != Some(v)
+        });
+        if !old.is_auth() || !body.contains_key("auth") || changes_more {
+            return Err(SchemaError::System);
+        }
+        full.insert("auth".into(), body.remove("auth").unwrap_or(Value::Null));
+        body = full;
     }
     let renames = take_renames(&mut body)?;
     for (from, to) in &renames {
@@ -853,7 +867,7 @@ fn update_in(
         Definition {
             body: &body,
             existing: Some(&old),
-            system: false,
+            system: old.system,
             now: &now,
             trusted: false,
         },
