@@ -352,35 +352,8 @@ impl AuthRecords {
             .await?;
         // Hashed only once the token is known good.
         let password_hash = self.hasher().hash(password).await?;
-        let sql = format!(
-            "UPDATE {} SET \"password\" = ?1, \"tokenKey\" = ?2, \"verified\" = 1, \"updated\" = ?3 WHERE \"id\" = ?4 AND \"tokenKey\" = ?5",
-            q(&collection.name)
-        );
-        let params = [
-            password_hash,
-            random_string(50),
-            crate::util::now_string(),
-            id_of(&stored).to_owned(),
-            stored.token_key.clone(),
-        ];
-        let (cid, unverified) = (collection.id.clone(), !is_verified(&stored));
-        let changed = self
-            .db
-            .write(move |conn| -> Result<usize, AuthError> {
-                let changed = conn.execute(&sql, rusqlite::params_from_iter(params.iter()))?;
-                if changed > 0 && unverified {
-                    external_auths::delete_for_record_except(conn, &cid, &params[3], None)?;
-                }
-                Ok(changed)
-            })
-            .await?;
-        if changed == 0 {
-            return Err(invalid_token(
-                "validation_invalid_token",
-                "Invalid or expired token.",
-            ));
-        }
-        Ok(())
+        self.rotate_with(collection, &stored, "password", password_hash)
+            .await
     }
 
     /// `request-email-change` by the record itself: mail a link to the new address.
@@ -445,40 +418,52 @@ impl AuthRecords {
                 invalid_token("validation_invalid_token_claims", "Invalid token claims.")
             })?
             .to_owned();
+        self.rotate_with(collection, &stored, "email", new_email)
+            .await
+    }
+
+    /// Set `column` (the password hash or the email) of a record whose mailed token was
+    /// just verified, mark it verified, rotate its `tokenKey` (every earlier token ends,
+    /// this one included) and drop OAuth2 links made while it was unverified.
+    /// Refused when `tokenKey` changed since the token was verified.
+    async fn rotate_with(
+        &self,
+        collection: &Arc<Collection>,
+        stored: &StoredAuth,
+        column: &'static str,
+        value: String,
+    ) -> Result<(), AuthError> {
         let sql = format!(
-            "UPDATE {} SET \"email\" = ?1, \"verified\" = 1, \"tokenKey\" = ?2, \"updated\" = ?3 WHERE \"id\" = ?4 AND \"tokenKey\" = ?5",
-            q(&collection.name)
+            "UPDATE {} SET {} = ?1, \"verified\" = 1, \"tokenKey\" = ?2, \"updated\" = ?3 WHERE \"id\" = ?4 AND \"tokenKey\" = ?5",
+            q(&collection.name),
+            q(column)
         );
         let params = [
-            new_email,
+            value,
             random_string(50),
             crate::util::now_string(),
-            id_of(&stored).to_owned(),
+            id_of(stored).to_owned(),
             stored.token_key.clone(),
         ];
-        let (cid, unverified) = (collection.id.clone(), !is_verified(&stored));
+        let (cid, unverified) = (collection.id.clone(), !is_verified(stored));
         let changed = self
             .db
             .write(move |conn| -> Result<usize, AuthError> {
-                match conn.execute(&sql, rusqlite::params_from_iter(params.iter())) {
-                    Ok(n) => {
-                        if n > 0 && unverified {
-                            external_auths::delete_for_record_except(conn, &cid, &params[3], None)?;
-                        }
-                        Ok(n)
-                    }
-                    Err(e) => {
-                        let e = crate::db::DbError::Sqlite(e);
-                        if e.is_unique_violation() {
-                            return Err(AuthError::Invalid(
-                                "token",
-                                "validation_invalid_new_email",
-                                "The new email address is already in use.".into(),
-                            ));
-                        }
-                        Err(e.into())
-                    }
+                let n = conn
+                    .execute(&sql, rusqlite::params_from_iter(params.iter()))
+                    .map_err(|e| match crate::db::DbError::Sqlite(e) {
+                        // Only the email is unique: taken meanwhile.
+                        e if e.is_unique_violation() => AuthError::Invalid(
+                            "token",
+                            "validation_invalid_new_email",
+                            "The new email address is already in use.".into(),
+                        ),
+                        e => e.into(),
+                    })?;
+                if n > 0 && unverified {
+                    external_auths::delete_for_record_except(conn, &cid, &params[3], None)?;
                 }
+                Ok(n)
             })
             .await?;
         if changed == 0 {
