@@ -70,26 +70,6 @@ fn invalid_token(code: &'static str, message: &str) -> AuthError {
     AuthError::Invalid("token", code, message.to_owned())
 }
 
-fn email_of(stored: &StoredAuth) -> &str {
-    stored
-        .record
-        .get("email")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn id_of(stored: &StoredAuth) -> &str {
-    stored
-        .record
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn is_verified(stored: &StoredAuth) -> bool {
-    stored.record.get("verified") == Some(&Value::Bool(true))
-}
-
 fn check_email_field(field: &'static str, email: &str) -> Result<(), AuthError> {
     if email.is_empty() {
         return Err(AuthError::Invalid(
@@ -131,7 +111,7 @@ impl AuthRecords {
             .and_then(Value::as_i64)
             .unwrap_or(1800);
         let claims = Claims {
-            id: id_of(stored).to_owned(),
+            id: stored.id().to_owned(),
             kind: purpose.claim().into(),
             collection_id: collection.id.clone(),
             exp: token::now_unix() + duration,
@@ -179,7 +159,7 @@ impl AuthRecords {
             .verify(&key, token::now_unix())
             .ok_or_else(invalid)?;
         // The token was issued for the email the record had then.
-        if claims.extra.get("email").and_then(Value::as_str) != Some(email_of(&stored)) {
+        if claims.extra.get("email").and_then(Value::as_str) != Some(stored.email()) {
             return Err(invalid());
         }
         Ok((stored, claims))
@@ -223,11 +203,11 @@ impl AuthRecords {
                 .unwrap_or("")
                 .to_owned()
         };
-        let email = email_of(stored).to_owned();
+        let email = stored.email().to_owned();
         let extra = [
             ("TOKEN", token),
             ("RECORD:email", email.as_str()),
-            ("RECORD:id", id_of(stored)),
+            ("RECORD:id", stored.id()),
         ];
         let (name, url) = (&self.app.0, &self.app.1);
         self.mailer.send_later(Mail {
@@ -265,17 +245,17 @@ impl AuthRecords {
             return Ok(());
         };
         if stored.record.get("verified") == Some(&Value::Bool(true))
-            || self.throttled(collection, id_of(&stored), Purpose::Verification)
+            || self.throttled(collection, stored.id(), Purpose::Verification)
         {
             return Ok(());
         }
         let mut extra = Map::new();
-        extra.insert("email".into(), json!(email_of(&stored)));
+        extra.insert("email".into(), json!(stored.email()));
         let token = Self::purpose_token(collection, &stored, Purpose::Verification, extra)?;
         self.mail(
             collection,
             Purpose::Verification,
-            email_of(&stored),
+            stored.email(),
             &token,
             &stored,
         );
@@ -300,8 +280,8 @@ impl AuthRecords {
             "UPDATE {} SET \"verified\" = 1 WHERE \"id\" = ?1 AND \"tokenKey\" = ?2",
             q(&collection.name)
         );
-        let (id, key) = (id_of(&stored).to_owned(), stored.token_key.clone());
-        let (cid, unverified) = (collection.id.clone(), !is_verified(&stored));
+        let (id, key) = (stored.id().to_owned(), stored.token_key.clone());
+        let (cid, unverified) = (collection.id.clone(), !stored.is_verified());
         self.db
             .write(move |conn| -> Result<(), AuthError> {
                 let changed = conn.execute(&sql, [&id, &key])?;
@@ -323,16 +303,16 @@ impl AuthRecords {
         let Some(stored) = self.find_by_email(collection, email).await? else {
             return Ok(());
         };
-        if self.throttled(collection, id_of(&stored), Purpose::PasswordReset) {
+        if self.throttled(collection, stored.id(), Purpose::PasswordReset) {
             return Ok(());
         }
         let mut extra = Map::new();
-        extra.insert("email".into(), json!(email_of(&stored)));
+        extra.insert("email".into(), json!(stored.email()));
         let token = Self::purpose_token(collection, &stored, Purpose::PasswordReset, extra)?;
         self.mail(
             collection,
             Purpose::PasswordReset,
-            email_of(&stored),
+            stored.email(),
             &token,
             &stored,
         );
@@ -369,7 +349,7 @@ impl AuthRecords {
             .await?
             .ok_or(AuthError::InvalidCredentials)?;
         let taken = self.find_by_email(collection, new_email).await?.is_some();
-        if taken || email_of(&stored).eq_ignore_ascii_case(new_email) {
+        if taken || stored.email().eq_ignore_ascii_case(new_email) {
             return Err(AuthError::Invalid(
                 "newEmail",
                 "validation_invalid_new_email",
@@ -377,7 +357,7 @@ impl AuthRecords {
             ));
         }
         let mut extra = Map::new();
-        extra.insert("email".into(), json!(email_of(&stored)));
+        extra.insert("email".into(), json!(stored.email()));
         extra.insert("newEmail".into(), json!(new_email));
         let token = Self::purpose_token(collection, &stored, Purpose::EmailChange, extra)?;
         self.mail(collection, Purpose::EmailChange, new_email, &token, &stored);
@@ -442,10 +422,10 @@ impl AuthRecords {
             value,
             random_string(50),
             crate::util::now_string(),
-            id_of(stored).to_owned(),
+            stored.id().to_owned(),
             stored.token_key.clone(),
         ];
-        let (cid, unverified) = (collection.id.clone(), !is_verified(stored));
+        let (cid, unverified) = (collection.id.clone(), !stored.is_verified());
         let changed = self
             .db
             .write(move |conn| -> Result<usize, AuthError> {

@@ -94,31 +94,11 @@ struct Picked {
     via: Via,
 }
 
-fn id_of(stored: &StoredAuth) -> &str {
-    stored
-        .record
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn email_of(stored: &StoredAuth) -> &str {
-    stored
-        .record
-        .get("email")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn is_verified(stored: &StoredAuth) -> bool {
-    stored.record.get("verified") == Some(&Value::Bool(true))
-}
-
 /// Does the provider vouch for this record's email?
 fn proves_email(user: &ProviderUser, stored: &StoredAuth) -> bool {
     user.email_verified
         && !user.email.is_empty()
-        && email_of(stored).eq_ignore_ascii_case(&user.email)
+        && stored.email().eq_ignore_ascii_case(&user.email)
 }
 
 fn by_id(conn: &Connection, c: &Collection, id: &str) -> Result<Option<StoredAuth>, AuthError> {
@@ -224,14 +204,14 @@ fn sign_in_existing(
     picked: Picked,
 ) -> Result<StoredAuth, AuthError> {
     let Picked { stored, via } = picked;
-    let id = id_of(&stored).to_owned();
+    let id = stored.id().to_owned();
     let existing_link = match &via {
         Via::Link(l) => Some(l.id.clone()),
         Via::Caller | Via::Email => None,
     };
     let mut sets: Vec<(&str, SqlValue)> = Vec::new();
-    let verified = is_verified(&stored) || proves_email(user, &stored);
-    if !is_verified(&stored) && verified {
+    let verified = stored.is_verified() || proves_email(user, &stored);
+    if !stored.is_verified() && verified {
         // SECURITY: the address is proved now; links made before belong to
         // whoever held the record while nobody had proved it.
         external_auths::delete_for_record_except(conn, &c.id, &id, existing_link.as_deref())?;
@@ -391,7 +371,7 @@ impl AuthRecords {
                 let id = job.id().to_owned();
                 let stored = by_id(conn, &c, &id)?.ok_or(AuthError::InvalidCredentials)?;
                 link(conn, &c, &id, &name, &u)?;
-                if !is_verified(&stored) && proves_email(&u, &stored) {
+                if !stored.is_verified() && proves_email(&u, &stored) {
                     set_columns(conn, &c, &id, &[("verified", SqlValue::Integer(1))])?;
                 }
                 Ok((

@@ -62,6 +62,23 @@ pub struct StoredAuth {
     pub token_key: String,
 }
 
+impl StoredAuth {
+    pub fn id(&self) -> &str {
+        self.record.get("id").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn email(&self) -> &str {
+        self.record
+            .get("email")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    pub fn is_verified(&self) -> bool {
+        self.record.get("verified") == Some(&Value::Bool(true))
+    }
+}
+
 /// Decode every column of a row of `collection`, splitting off `password` and `tokenKey`.
 pub fn decode_row(
     collection: &Collection,
