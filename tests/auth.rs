@@ -726,3 +726,65 @@ async fn reset_and_otp_requests_do_not_reveal_accounts_by_timing() {
         );
     }
 }
+
+/// A password hash below the current argon2 policy is replaced at the next login.
+#[tokio::test]
+async fn weak_hashes_are_upgraded_at_login() {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let app = TestApp::new().await;
+    let (id, _) = user(&app, "alice@example.com").await;
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8192, 1, 1, None).unwrap(),
+    )
+    .hash_password(b"password123", &SaltString::generate(&mut OsRng))
+    .unwrap()
+    .to_string();
+    let (id2, weak2) = (id.clone(), weak.clone());
+    app.state
+        .data()
+        .write(
+            move |c: &rusqlite::Connection| -> Result<usize, keelbase::db::DbError> {
+                Ok(c.execute("UPDATE users SET password = ?1 WHERE id = ?2", [weak2, id2])?)
+            },
+        )
+        .await
+        .unwrap();
+    let stored = |app: &TestApp, id: String| {
+        let db = app.state.data().clone();
+        async move {
+            db.read(
+                move |c: &rusqlite::Connection| -> Result<String, keelbase::db::DbError> {
+                    Ok(
+                        c.query_row("SELECT password FROM users WHERE id = ?1", [id], |r| {
+                            r.get(0)
+                        })?,
+                    )
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        login(&app, "alice@example.com", "password123").await.status,
+        StatusCode::OK
+    );
+    let mut upgraded = String::new();
+    for _ in 0..50 {
+        upgraded = stored(&app, id.clone()).await;
+        if upgraded != weak {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{upgraded}"
+    );
+    assert_eq!(
+        login(&app, "alice@example.com", "password123").await.status,
+        StatusCode::OK
+    );
+}

@@ -46,6 +46,21 @@ pub fn verify_blocking(password: &str, hash: &str) -> bool {
     }
 }
 
+/// True when `hash` is not argon2id at (at least) the current parameters: it should be
+/// replaced by a fresh hash of the password just verified.
+pub fn needs_rehash(hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return true;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return true;
+    };
+    parsed.algorithm.as_str() != "argon2id"
+        || params.m_cost() < M_COST_KIB
+        || params.t_cost() < T_COST
+        || params.p_cost() < P_COST
+}
+
 /// A hash of a random password, verified against when the account does not exist so that
 /// "unknown user" costs the same time as "wrong password" (no enumeration by timing).
 fn dummy_hash() -> &'static str {
@@ -120,6 +135,21 @@ mod tests {
         assert!(verify_blocking("correct horse", &h));
         assert!(!verify_blocking("wrong horse", &h));
         assert!(!verify_blocking("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn weaker_hashes_need_a_rehash() {
+        assert!(!needs_rehash(&hash_blocking("pw").unwrap()));
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+        assert!(needs_rehash(&weak));
+        assert!(needs_rehash("$2a$10$abcdefghijklmnopqrstuu"));
     }
 
     #[test]

@@ -356,6 +356,9 @@ impl AuthRecords {
             .await?;
         match stored {
             Some(stored) if ok => {
+                if super::password::needs_rehash(&stored.password_hash) {
+                    self.rehash_later(&collection, &stored, password.to_owned());
+                }
                 self.check_auth_rule(&collection, &stored).await?;
                 Ok(stored)
             }
@@ -441,6 +444,32 @@ impl AuthRecords {
                 )
             })
             .await
+    }
+
+    /// Replace a hash below the current argon2 policy by a fresh one, in the background
+    /// (the login does not wait), only if the stored hash is still the one verified. Not a
+    /// password change: `tokenKey` stays.
+    fn rehash_later(&self, collection: &Arc<Collection>, stored: &StoredAuth, password: String) {
+        let (db, hasher) = (self.db.clone(), self.hasher.clone());
+        let sql = format!(
+            "UPDATE {} SET \"password\" = ?1 WHERE \"id\" = ?2 AND \"password\" = ?3",
+            q(&collection.name)
+        );
+        let (id, old) = (stored.id().to_owned(), stored.password_hash.clone());
+        tokio::spawn(async move {
+            let result = match hasher.hash(password).await {
+                Ok(new) => {
+                    db.write(move |conn| -> Result<usize, AuthError> {
+                        Ok(conn.execute(&sql, [new, id, old])?)
+                    })
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "rehashing a password failed");
+            }
+        });
     }
 
     /// Load record `id` of `collection` (for refresh and impersonation).
