@@ -86,6 +86,8 @@ pub struct Config {
     pub rate_limit_create: RateLimit,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Open realtime (SSE) connections at most; past it `GET /api/realtime` answers 503.
+    pub realtime_max_clients: usize,
 }
 
 /// `max` requests per `window`; `max == 0` turns the limit off.
@@ -172,6 +174,7 @@ impl Default for Config {
                 window: Duration::from_secs(5),
             },
             trusted_proxies: Vec::new(),
+            realtime_max_clients: 10_000,
         }
     }
 }
@@ -213,6 +216,7 @@ struct FileConfig {
     rate_limit_create_max: Option<u64>,
     rate_limit_create_window_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    realtime_max_clients: Option<u64>,
 }
 
 /// Values given on the command line (or by clap from the matching env var).
@@ -248,6 +252,7 @@ const KEYS: &[&str] = &[
     "PASSWORD_HASH_CONCURRENCY",
     "LOG_LEVEL",
     "MIGRATIONS_DIR",
+    "REALTIME_MAX_CLIENTS",
 ];
 
 /// Environment variables that start with `KEELBASE_` but name no setting (likely typos).
@@ -517,6 +522,13 @@ impl Config {
                     })
                     .collect::<Result<_, _>>()?
             },
+            realtime_max_clients: n(
+                "REALTIME_MAX_CLIENTS",
+                file.realtime_max_clients,
+                1,
+                1_000_000,
+                d.realtime_max_clients as u64,
+            )? as usize,
         };
         Ok(config)
     }
@@ -732,6 +744,7 @@ mod tests {
         assert_eq!(c.rate_limit_auth, d.rate_limit_auth);
         assert_eq!(c.rate_limit_create, d.rate_limit_create);
         assert_eq!(c.trusted_proxies, d.trusted_proxies);
+        assert_eq!(c.realtime_max_clients, d.realtime_max_clients);
         assert_eq!(
             (
                 &c.app_name,

@@ -13,6 +13,8 @@
 //! - [`auth`]: argon2id hashing, HS256 tokens, superusers, the auth records of user
 //!   collections: password login, mailed flows, OAuth2 sign-in (providers, code exchange).
 //! - [`records`]: the record service: reads with API rules as SQL conditions.
+//! - [`realtime`]: the broker of realtime clients: subscriptions, bound auth, bounded
+//!   per-client queues, delivery by topic (the SSE framing lives in `api`).
 //! - [`api`]: thin HTTP handlers and `api/error.rs`, the only HTTP error mapping.
 //! - [`admin`]: the embedded admin dashboard served at `/_/`.
 //! - [`util`]: timestamps and random ids.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod db;
 pub mod mail;
 pub mod query;
+pub mod realtime;
 pub mod records;
 pub mod schema;
 pub mod server;

@@ -50,6 +50,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
     let mut graceful = stop_rx.clone();
+    let realtime = state.realtime().clone();
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -57,6 +58,8 @@ pub async fn serve(
     .with_graceful_shutdown(async move {
         let _ = graceful.wait_for(|stop| *stop).await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        // Realtime streams never finish by themselves: end them so the drain can.
+        realtime.close();
     });
     let mut forced = stop_rx;
     let result = tokio::select! {
@@ -138,6 +141,8 @@ pub fn app(state: AppState, routes: Router<AppState>) -> Router {
             crate::api::ratelimit::limit,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Bounds the time to the response head only, so realtime streams (which answer at
+        // once) are not cut; they end on their own idle and lifetime limits.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,

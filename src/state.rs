@@ -20,6 +20,7 @@ struct Inner {
     superusers: Superusers,
     auth_records: AuthRecords,
     limiter: crate::api::ratelimit::Limiter,
+    realtime: crate::realtime::Broker,
 }
 
 impl AppState {
@@ -57,6 +58,7 @@ impl AppState {
             superusers,
             auth_records,
             limiter: crate::api::ratelimit::Limiter::from_config(&config),
+            realtime: crate::realtime::Broker::new(config.realtime_max_clients),
             config,
         })))
     }
@@ -81,6 +83,11 @@ impl AppState {
 
     pub fn limiter(&self) -> &crate::api::ratelimit::Limiter {
         &self.0.limiter
+    }
+
+    /// The realtime clients and their subscriptions.
+    pub fn realtime(&self) -> &crate::realtime::Broker {
+        &self.0.realtime
     }
 
     pub fn auth_records(&self) -> &AuthRecords {

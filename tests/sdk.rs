@@ -1,6 +1,7 @@
 //! The official PocketBase JS SDK (`pocketbase` 0.28.1 on npm) against the real binary:
 //! `tests/sdk/*.test.mjs`, run by Node's test runner (`openapi.test.mjs` checks
-//! `/api/openapi.json` with an OpenAPI 3.1 validator). Installs the packages of
+//! `/api/openapi.json` with an OpenAPI 3.1 validator; `eventsource` stands in for the
+//! browser's EventSource in realtime tests). Installs the packages of
 //! `tests/sdk/package.json` with npm when one is missing (the registry is reachable wherever
 //! the tests run).
 
@@ -19,6 +20,7 @@ fn pocketbase_js_sdk_works_unchanged() {
         "@seriousme/openapi-schema-validator",
         "ajv",
         "ajv-formats",
+        "eventsource",
     ];
     if packages
         .iter()

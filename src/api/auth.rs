@@ -1,13 +1,13 @@
 //! Auth endpoints under `/api/collections/{collection}/…` (API.md Part B §5), for
 //! `_superusers` and every user auth collection: `auth-with-password`, `auth-refresh`,
 //! `auth-methods`, `auth-with-oauth2`, `impersonate/{id}` and the mailed flows.
-//! `{collection}` is the name or the id. Also `/api/oauth2-redirect`, which cannot hand
-//! the code to the app until realtime exists (see [`oauth2_redirect`]).
+//! `{collection}` is the name or the id. (`/api/oauth2-redirect`, which hands the code to
+//! the SDK's realtime client, is in `realtime.rs`.)
 
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -41,10 +41,6 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/collections/{collection}/auth-with-oauth2",
             post(auth_with_oauth2),
-        )
-        .route(
-            "/api/oauth2-redirect",
-            get(oauth2_redirect).post(oauth2_redirect),
         )
         .route(
             "/api/collections/{collection}/impersonate/{id}",
@@ -114,7 +110,11 @@ fn record_auth_response(
 }
 
 /// Check a required text field of 1–255 characters, recording a field error if not.
-fn required_text<'a>(body: &'a Body, field: &'static str, err: &mut ApiError) -> Option<&'a str> {
+pub(super) fn required_text<'a>(
+    body: &'a Body,
+    field: &'static str,
+    err: &mut ApiError,
+) -> Option<&'a str> {
     match body.string(field) {
         Ok(Some(s)) if !s.is_empty() && s.chars().count() <= 255 => Some(s),
         Ok(Some(s)) if !s.is_empty() => {
@@ -450,31 +450,6 @@ async fn auth_with_oauth2(
             Ok((StatusCode::UNAUTHORIZED, Json(json!({ "mfaId": id }))).into_response())
         }
     }
-}
-
-/// The page `GET|POST /api/oauth2-redirect` shows. It repeats nothing from the request
-/// (the URL holds the code), so it cannot reflect anything into the page.
-const REDIRECT_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<title>Sign-in not completed</title></head><body>\n\
-<h1>Sign-in not completed</h1>\n\
-<p>This server cannot pass the sign-in back to the app from this page yet. \
-Close this window and return to the app.</p>\n</body></html>\n";
-
-/// `GET|POST /api/oauth2-redirect`: PocketBase forwards `code` and `state` to the realtime
-/// client whose id is `state` (API.md §5.11, the SDK's all-in-one `authWithOAuth2`). There
-/// is no realtime yet, so nothing can receive them: the page says so and the code is
-/// dropped. Apps can use `authWithOAuth2Code` with their own redirect page meanwhile.
-async fn oauth2_redirect() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            // The URL carries the authorization code: never send it onwards.
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'none'"),
-        ],
-        REDIRECT_PAGE,
-    )
 }
 
 /// `POST /impersonate/{id}` (superusers only): a non-refreshable token for the record.

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::realtime::RealtimeError;
 
 /// An error answer: status, message and `data` (field errors or `{}`).
 #[derive(Debug)]
@@ -154,6 +155,25 @@ impl From<AuthError> for ApiError {
             AuthError::Busy => ApiError::status_default(StatusCode::SERVICE_UNAVAILABLE),
             AuthError::Db(e) => e.into(),
             AuthError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<RealtimeError> for ApiError {
+    fn from(e: RealtimeError) -> Self {
+        match e {
+            RealtimeError::TooManyClients | RealtimeError::Closed => {
+                ApiError::status_default(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            RealtimeError::UnknownClient => {
+                ApiError::new(StatusCode::NOT_FOUND, "Missing or invalid client id.")
+            }
+            RealtimeError::AddressMismatch
+            | RealtimeError::NotSubscribed
+            | RealtimeError::Undeliverable => ApiError::bad_request("Invalid realtime client."),
+            RealtimeError::AuthMismatch => ApiError::forbidden(
+                "The current and the previous request authorization don't match.",
+            ),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod list;
 pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
+pub mod realtime;
 pub mod records;
 
 use axum::Router;
@@ -32,5 +33,6 @@ pub fn router(config: &crate::config::Config) -> Router<AppState> {
         .merge(install::router())
         .merge(collections::router())
         .merge(records::router())
+        .merge(realtime::router())
         .merge(openapi::router())
 }
