@@ -253,6 +253,23 @@ const KEYS: &[&str] = &[
     "LOG_LEVEL",
     "MIGRATIONS_DIR",
     "REALTIME_MAX_CLIENTS",
+    "BATCH_ENABLED",
+    "BATCH_MAX_REQUESTS",
+    "BATCH_TIMEOUT_SECS",
+    "BATCH_MAX_BODY_SIZE",
+    "APP_NAME",
+    "APP_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_TLS",
+    "MAIL_FROM",
+    "RATE_LIMIT_AUTH_MAX",
+    "RATE_LIMIT_AUTH_WINDOW_SECS",
+    "RATE_LIMIT_CREATE_MAX",
+    "RATE_LIMIT_CREATE_WINDOW_SECS",
+    "TRUSTED_PROXIES",
 ];
 
 /// Environment variables that start with `KEELBASE_` but name no setting (likely typos).
@@ -718,6 +735,39 @@ mod tests {
     fn shorthand_addresses() {
         assert_eq!(parse_addr(":9000").unwrap().port(), 9000);
         assert!(parse_addr("localhost:9000").unwrap().ip().is_loopback());
+    }
+
+    /// Every `KEELBASE_*` variable the loader reads is a known key (so no real setting
+    /// is ever warned about as a typo).
+    #[test]
+    fn every_variable_read_is_a_known_key() {
+        let source = include_str!("config.rs");
+        let mut read = Vec::new();
+        for marker in [
+            "raw(\"",
+            "parse::<bool>(\"",
+            "parse::<Synchronous>(\"",
+            " n(\"",
+            "n(\n                \"",
+        ] {
+            for (i, _) in source.match_indices(marker) {
+                let rest = &source[i + marker.len()..];
+                let key: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
+                if !key.is_empty() {
+                    read.push(key);
+                }
+            }
+        }
+        assert!(read.len() > 20, "the scan found the keys: {read:?}");
+        for key in read {
+            assert!(
+                KEYS.contains(&key.as_str()),
+                "KEELBASE_{key} is read but not in KEYS"
+            );
+        }
     }
 
     #[test]
