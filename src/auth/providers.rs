@@ -453,6 +453,9 @@ impl OAuth2Client {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            // Provider calls are rare: an idle connection is not worth keeping for
+            // reqwest's default 90 s (it also kept a test provider from shutting down).
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()?;
         Ok(Self { http })
     }
