@@ -4,9 +4,7 @@
 //! and every request is answered (200/400, or 503 once the hashing queue's deadline
 //! passes).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+mod common;
 
 use serde_json::json;
 
@@ -22,50 +20,17 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_logins_stay_within_the_memory_budget() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let bin = env!("CARGO_BIN_EXE_keelbase");
     let (email, password) = ("flood@example.com", "flood-password-123");
     let permits = 2u64;
-    let upsert = Command::new(bin)
-        .args([
-            "superuser",
-            "upsert",
-            email,
-            password,
-            "--dir",
-            data.to_str().unwrap(),
-        ])
-        .env("KEELBASE_MIGRATIONS_DIR", dir.path().join("migrations"))
-        .output()
-        .unwrap();
-    assert!(upsert.status.success());
-    let mut server = Command::new(bin)
-        .args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--dir",
-            data.to_str().unwrap(),
-        ])
-        .env("KEELBASE_MIGRATIONS_DIR", dir.path().join("migrations"))
-        .env("KEELBASE_RATE_LIMIT_AUTH_MAX", "0")
-        .env("KEELBASE_PASSWORD_HASH_CONCURRENCY", permits.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = server.id();
-    let stdout = server.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("listening");
+    let server = common::binary::Binary::start(
+        email,
+        password,
+        &[
+            ("KEELBASE_RATE_LIMIT_AUTH_MAX", "0".into()),
+            ("KEELBASE_PASSWORD_HASH_CONCURRENCY", permits.to_string()),
+        ],
+    );
+    let (pid, base) = (server.pid(), server.url.clone());
     let url = format!("{base}/api/collections/_superusers/auth-with-password");
     let client = reqwest::Client::new();
     let login = |pw: &'static str| {
@@ -96,8 +61,7 @@ async fn two_hundred_concurrent_logins_stay_within_the_memory_budget() {
         *statuses.entry(status).or_insert(0u32) += 1;
     }
     let peak = status_kib(pid, "VmHWM:");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     for status in statuses.keys() {
         assert!([200, 400, 503].contains(status), "{statuses:?}");
     }

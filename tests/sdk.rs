@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 #[test]
 fn pocketbase_js_sdk_works_unchanged() {
@@ -34,60 +33,21 @@ fn pocketbase_js_sdk_works_unchanged() {
         assert!(status.success(), "npm install failed");
     }
 
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let bin = env!("CARGO_BIN_EXE_keelbase");
     let (email, password) = ("sdk@example.com", "sdk-password-123");
-    let upsert = Command::new(bin)
-        .args([
-            "superuser",
-            "upsert",
-            email,
-            password,
-            "--dir",
-            data.to_str().unwrap(),
-        ])
-        .env("KEELBASE_MIGRATIONS_DIR", dir.path().join("migrations"))
-        .output()
-        .unwrap();
-    assert!(
-        upsert.status.success(),
-        "{}",
-        String::from_utf8_lossy(&upsert.stderr)
-    );
-
     // Mails (verification, reset, OTP) go to a real SMTP server; the Node tests read them.
     let sink = common::smtp::Sink::start();
-    let mut server = Command::new(bin)
-        .args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--dir",
-            data.to_str().unwrap(),
-        ])
-        .env("KEELBASE_MIGRATIONS_DIR", dir.path().join("migrations"))
-        // The suites log in many times from one address; the limit itself has its tests.
-        .env("KEELBASE_RATE_LIMIT_AUTH_MAX", "1000")
-        .env("KEELBASE_SMTP_HOST", "127.0.0.1")
-        .env("KEELBASE_SMTP_PORT", sink.port.to_string())
-        .env("KEELBASE_SMTP_TLS", "none")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = server.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server prints its address");
+    let server = common::binary::Binary::start(
+        email,
+        password,
+        &[
+            // The suites log in many times from one address; the limit itself has its tests.
+            ("KEELBASE_RATE_LIMIT_AUTH_MAX", "1000".into()),
+            ("KEELBASE_SMTP_HOST", "127.0.0.1".into()),
+            ("KEELBASE_SMTP_PORT", sink.port.to_string()),
+            ("KEELBASE_SMTP_TLS", "none".into()),
+        ],
+    );
+    let url = server.url.clone();
 
     let started = Instant::now();
     let output = Command::new("node")
@@ -99,8 +59,7 @@ fn pocketbase_js_sdk_works_unchanged() {
         .env("KEELBASE_MAIL_DIR", sink.dir.path())
         .output()
         .expect("node runs");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

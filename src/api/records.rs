@@ -78,14 +78,10 @@ async fn answer_with_record(
 async fn create_record(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    auth: Auth,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Info(mut info): Info,
     body: Body,
 ) -> Result<Response, ApiError> {
     let c = collection(&state, &key)?;
-    let mut info = request_info(&state, &auth, &method, &headers, query.as_deref());
     let data = body.record_data();
     info.body = data.clone();
     let created = write::create(
@@ -107,14 +103,10 @@ async fn create_record(
 async fn update_record(
     State(state): State<AppState>,
     Path((key, id)): Path<(String, String)>,
-    auth: Auth,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Info(mut info): Info,
     body: Body,
 ) -> Result<Response, ApiError> {
     let c = collection(&state, &key)?;
-    let mut info = request_info(&state, &auth, &method, &headers, query.as_deref());
     let data = body.record_data();
     info.body = data.clone();
     write::update(
@@ -134,13 +126,9 @@ async fn update_record(
 async fn delete_record(
     State(state): State<AppState>,
     Path((key, id)): Path<(String, String)>,
-    auth: Auth,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Info(info): Info,
 ) -> Result<StatusCode, ApiError> {
     let c = collection(&state, &key)?;
-    let info = request_info(&state, &auth, &method, &headers, query.as_deref());
     write::delete(state.data(), state.collections().snapshot(), c, id, info)
         .await
         .map_err(|e| write_error(e, "Failed to delete record."))?;
@@ -185,6 +173,27 @@ pub(super) fn collection(
         .get(key)
         .cloned()
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Missing collection context."))
+}
+
+/// What `@request.*` sees for this request, as an extractor.
+pub struct Info(pub RequestInfo);
+
+impl axum::extract::FromRequestParts<AppState> for Info {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        Ok(Info(request_info(
+            state,
+            &auth,
+            &parts.method,
+            &parts.headers,
+            parts.uri.query(),
+        )))
+    }
 }
 
 /// What `@request.*` sees for this request.
@@ -238,21 +247,18 @@ pub fn request_info(
 async fn list_records(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    auth: Auth,
-    method: Method,
-    headers: HeaderMap,
+    Info(info): Info,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let c = collection(&state, &key)?;
     let params = ListParams::parse(query.as_deref())?;
-    let info = request_info(&state, &auth, &method, &headers, query.as_deref());
     let list = ListQuery {
         page: params.page,
         per_page: params.per_page,
         skip_total: params.skip_total,
         sort: params.sort.clone(),
         filter: params.filter.clone(),
-        expand: query_param(query.as_deref(), "expand"),
+        expand: query_param(info.query_value("expand"), ""),
     };
     let page = records::list(state.data(), state.collections().snapshot(), c, list, info).await?;
     Ok(match page.items {
@@ -271,14 +277,10 @@ async fn list_records(
 async fn view_record(
     State(state): State<AppState>,
     Path((key, id)): Path<(String, String)>,
-    auth: Auth,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Info(info): Info,
 ) -> Result<Json<Value>, ApiError> {
     let c = collection(&state, &key)?;
-    let info = request_info(&state, &auth, &method, &headers, query.as_deref());
-    let expand = query_param(query.as_deref(), "expand");
+    let expand = query_param(info.query_value("expand"), "");
     let record = records::view(
         state.data(),
         state.collections().snapshot(),

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::db::{Db, DbError};
 use crate::query::{compile_sort, compile_where, parse, Mode, QueryError, RequestInfo, Scope};
 use crate::schema::value::decode;
-use crate::schema::{quote_ident as q, Collection, Snapshot};
+use crate::schema::{quote_ident as q, Collection, FieldKind, Snapshot};
 
 /// Why a records call failed, free of HTTP.
 #[derive(Debug, thiserror::Error)]
@@ -422,6 +422,54 @@ pub fn written_json(
     ))
 }
 
+/// Walk a row's columns as the API shows them to this caller, calling `emit` with each
+/// visible column's name, the kind it decodes as, and its value: never `password` or
+/// `tokenKey`; hidden fields for superusers only; `email` last, and only when visible,
+/// the caller's own, for superusers, or for callers who pass the manageRule (the
+/// [`MANAGE_COLUMN`] of the row).
+fn visible_columns<'a>(
+    collection: &Collection,
+    columns: &[(&'a str, rusqlite::types::ValueRef<'a>)],
+    superuser: bool,
+    auth_id: Option<&str>,
+    mut emit: impl FnMut(&'a str, &FieldKind, rusqlite::types::ValueRef<'a>),
+) {
+    use rusqlite::types::ValueRef;
+    let mut email: Option<ValueRef<'a>> = None;
+    let (mut email_visible, mut manager, mut own) = (false, false, false);
+    for &(name, raw) in columns {
+        match name {
+            // SECURITY: never serialised, whoever asks.
+            "password" | "tokenKey" => {}
+            MANAGE_COLUMN => manager = raw.as_i64().unwrap_or(0) == 1,
+            "email" if collection.is_auth() => email = Some(raw),
+            "emailVisibility" | "verified" if collection.is_auth() => {
+                if name == "emailVisibility" {
+                    email_visible = matches!(raw, ValueRef::Integer(i) if i != 0);
+                }
+                emit(name, &FieldKind::Bool, raw);
+            }
+            "id" | "created" | "updated" => {
+                if name == "id" {
+                    own = auth_id.is_some_and(|a| raw.as_str().ok() == Some(a));
+                }
+                emit(name, &FieldKind::Text, raw);
+            }
+            _ => match collection.field(name) {
+                Some(f) if f.hidden && !superuser => {}
+                Some(f) => emit(name, &f.kind, raw),
+                // View collections: columns without a property (only `id`) or unknown ones.
+                None => emit(name, &FieldKind::Json, raw),
+            },
+        }
+    }
+    if let Some(email) = email {
+        if superuser || email_visible || own || manager {
+            emit("email", &FieldKind::Text, email);
+        }
+    }
+}
+
 fn columns_json(
     collection: &Collection,
     columns: &[(&str, rusqlite::types::ValueRef<'_>)],
@@ -434,51 +482,15 @@ fn columns_json(
         "collectionName".into(),
         Value::String(collection.name.clone()),
     );
-    let mut email: Option<Value> = None;
-    let mut email_visible = false;
-    let mut manager = false;
-    for &(name, raw) in columns {
-        match name {
-            // SECURITY: never serialised, whoever asks.
-            "password" | "tokenKey" => {}
-            MANAGE_COLUMN => manager = raw.as_i64().unwrap_or(0) == 1,
-            "email" if collection.is_auth() => {
-                email = Some(decode(&crate::schema::FieldKind::Text, raw))
-            }
-            "emailVisibility" | "verified" if collection.is_auth() => {
-                let v = decode(&crate::schema::FieldKind::Bool, raw);
-                if name == "emailVisibility" {
-                    email_visible = v == Value::Bool(true);
-                }
-                out.insert(name.to_owned(), v);
-            }
-            "id" | "created" | "updated" => {
-                out.insert(
-                    name.to_owned(),
-                    decode(&crate::schema::FieldKind::Text, raw),
-                );
-            }
-            _ => match collection.field(name) {
-                Some(f) if f.hidden && !superuser => {}
-                Some(f) => {
-                    out.insert(name.to_owned(), decode(&f.kind, raw));
-                }
-                // View collections: columns without a property (only `id`) or unknown ones.
-                None => {
-                    out.insert(
-                        name.to_owned(),
-                        decode(&crate::schema::FieldKind::Json, raw),
-                    );
-                }
-            },
-        }
-    }
-    if let Some(email) = email {
-        let own = auth_id.is_some() && out.get("id").and_then(Value::as_str) == auth_id;
-        if superuser || email_visible || own || manager {
-            out.insert("email".into(), email);
-        }
-    }
+    visible_columns(
+        collection,
+        columns,
+        superuser,
+        auth_id,
+        |name, kind, raw| {
+            out.insert(name.to_owned(), decode(kind, raw));
+        },
+    );
     Value::Object(out)
 }
 
@@ -534,8 +546,7 @@ fn write_columns_json(
     fn string(out: &mut String, s: &str) {
         json_string(out, s);
     }
-    fn value(out: &mut String, kind: &crate::schema::FieldKind, raw: ValueRef<'_>) {
-        use crate::schema::FieldKind;
+    fn value(out: &mut String, kind: &FieldKind, raw: ValueRef<'_>) {
         match (kind, raw) {
             (k, ValueRef::Text(t)) if !k.is_json() => match std::str::from_utf8(t) {
                 Ok(text) => string(out, text),
@@ -554,54 +565,16 @@ fn write_columns_json(
     string(out, &collection.id);
     key(out, "collectionName");
     string(out, &collection.name);
-    let mut email: Option<rusqlite::types::ValueRef<'_>> = None;
-    let mut email_visible = false;
-    let mut manager = false;
-    let mut id: Option<&[u8]> = None;
-    for &(name, raw) in columns {
-        match name {
-            // SECURITY: never serialised, whoever asks.
-            "password" | "tokenKey" => {}
-            MANAGE_COLUMN => manager = raw.as_i64().unwrap_or(0) == 1,
-            "email" if collection.is_auth() => email = Some(raw),
-            "emailVisibility" | "verified" if collection.is_auth() => {
-                let on = matches!(raw, ValueRef::Integer(i) if i != 0);
-                if name == "emailVisibility" {
-                    email_visible = on;
-                }
-                key(out, name);
-                value(out, &crate::schema::FieldKind::Bool, raw);
-            }
-            "id" | "created" | "updated" => {
-                if name == "id" {
-                    if let ValueRef::Text(t) = raw {
-                        id = Some(t);
-                    }
-                }
-                key(out, name);
-                value(out, &crate::schema::FieldKind::Text, raw);
-            }
-            _ => match collection.field(name) {
-                Some(f) if f.hidden && !superuser => {}
-                Some(f) => {
-                    key(out, name);
-                    value(out, &f.kind, raw);
-                }
-                None => {
-                    key(out, name);
-                    value(out, &crate::schema::FieldKind::Json, raw);
-                }
-            },
-        }
-    }
-    if let Some(email) = email {
-        let own =
-            auth_id.is_some() && id.map(|t| t == auth_id.unwrap_or("").as_bytes()) == Some(true);
-        if superuser || email_visible || own || manager {
-            key(out, "email");
-            value(out, &crate::schema::FieldKind::Text, email);
-        }
-    }
+    visible_columns(
+        collection,
+        columns,
+        superuser,
+        auth_id,
+        |name, kind, raw| {
+            key(out, name);
+            value(out, kind, raw);
+        },
+    );
     out.push('}');
 }
 

@@ -2,6 +2,7 @@
 //! router (`oneshot`), and helpers to run a real server on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod smtp;
 
 use std::net::SocketAddr;
