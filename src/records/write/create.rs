@@ -1,0 +1,232 @@
+//! Creating a record: checked off the writer, then run in one write transaction.
+
+use std::sync::Arc;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Connection;
+use serde_json::{json, Map, Value};
+
+use super::input::{apply_modifiers, check_id, normalize};
+use super::persist::{insert_row, missing_relations, not_unique, TOKEN_KEY_LEN};
+use super::rules::{is_manager, manage_rule, rule_sql, Manage};
+use super::validate::{check_bool, check_email, check_password, mismatch, validate};
+use super::{field_error, secrets, FieldErrors, Secrets, WriteError};
+use crate::auth::password::Hasher;
+use crate::auth::AuthError;
+use crate::db::Db;
+use crate::query::compile::virtual_row;
+use crate::query::RequestInfo;
+use crate::records::RecordsError;
+use crate::schema::field::FieldKind;
+use crate::schema::{Collection, Snapshot};
+use crate::util::{new_id, now_string, random_string};
+
+/// A create, checked and ready to run in a write transaction.
+pub struct Create {
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    record: Map<String, Value>,
+    rule: Option<(String, Vec<SqlValue>)>,
+    id: String,
+    /// Auth collections: who may set `verified`, when the request sets it.
+    manage: Option<Manage>,
+    secrets: Secrets,
+}
+
+/// Check a create of `body` (no store access): rules that need no row, value
+/// normalisation and JSON Schema validation.
+pub fn prepare_create(
+    snapshot: &Arc<Snapshot>,
+    collection: &Arc<Collection>,
+    body: &Map<String, Value>,
+    request: &RequestInfo,
+) -> Result<Create, WriteError> {
+    if collection.is_view() {
+        return Err(WriteError::Unsupported("Unsupported collection type."));
+    }
+    if !request.superuser && collection.rules.create.is_none() {
+        return Err(RecordsError::SuperusersOnly.into());
+    }
+    let mut errors = FieldErrors::new();
+    let now = now_string();
+    let mut record = Map::new();
+    let id = match body.get("id") {
+        None | Some(Value::Null) => new_id(),
+        Some(Value::String(s)) if s.is_empty() => new_id(),
+        Some(v) => match check_id(v) {
+            Ok(id) => id,
+            Err(e) => {
+                errors.insert("id".into(), e);
+                String::new()
+            }
+        },
+    };
+    record.insert("id".into(), json!(id));
+    record.insert("created".into(), json!(now));
+    record.insert("updated".into(), json!(now));
+    for f in &collection.fields {
+        let given = if f.hidden && !request.superuser {
+            None
+        } else {
+            body.get(&f.name).cloned()
+        };
+        let value = match &f.kind {
+            FieldKind::Autodate(_) => json!(now),
+            _ => {
+                let start = given
+                    .unwrap_or_else(|| f.default.clone().unwrap_or_else(|| f.kind.zero_value()));
+                match apply_modifiers(&f.kind, &f.name, start, body)
+                    .and_then(|v| normalize(&f.kind, v))
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.insert(f.name.clone(), e);
+                        continue;
+                    }
+                }
+            }
+        };
+        record.insert(f.name.clone(), value);
+    }
+    // A required property with no value and no default is missing, not zero.
+    for f in collection.fields.iter().filter(|f| f.required) {
+        if !body.contains_key(&f.name)
+            && f.default.is_none()
+            && !matches!(f.kind, FieldKind::Autodate(_))
+        {
+            record.remove(&f.name);
+        }
+    }
+    validate(collection, &record, &mut errors);
+    for f in &collection.fields {
+        record
+            .entry(f.name.clone())
+            .or_insert_with(|| f.kind.zero_value());
+    }
+    let mut manage = None;
+    if collection.is_auth() {
+        let email = check_email(body, true, &mut errors);
+        check_password(collection, body, true, &mut errors);
+        let visible = check_bool(body, "emailVisibility", &mut errors).unwrap_or(false);
+        let verified = check_bool(body, "verified", &mut errors).unwrap_or(false);
+        if verified {
+            manage = Some(manage_rule(snapshot, collection, request)?);
+        }
+        record.insert("email".into(), json!(email.unwrap_or_default()));
+        record.insert("emailVisibility".into(), json!(visible));
+        record.insert("verified".into(), json!(verified));
+        record.insert("password".into(), json!(""));
+        record.insert("tokenKey".into(), json!(random_string(TOKEN_KEY_LEN)));
+    }
+    if !errors.is_empty() {
+        return Err(WriteError::Invalid(errors));
+    }
+    Ok(Create {
+        rule: rule_sql(snapshot, collection, &collection.rules.create, request)?,
+        snapshot: snapshot.clone(),
+        collection: collection.clone(),
+        record,
+        id,
+        manage,
+        secrets: Secrets::default(),
+    })
+}
+
+impl Create {
+    /// The new record's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Give the job what [`secrets`](super::secrets) computed (auth collections).
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The answer for `request` once written, without reading it back, when the viewRule
+    /// allows that (see [`crate::records::written_json`]).
+    pub fn answer(&self, request: &RequestInfo) -> Option<Value> {
+        crate::records::written_json(&self.collection, &self.record, request)
+    }
+
+    /// Check relations and the create rule on the virtual row, then insert.
+    pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
+        let collection = &self.collection;
+        let mut record = std::borrow::Cow::Borrowed(&self.record);
+        if collection.is_auth() {
+            let hash = self.secrets.new_hash.clone().ok_or_else(|| {
+                WriteError::Auth(AuthError::Internal(
+                    "auth record created without a password hash".into(),
+                ))
+            })?;
+            record.to_mut().insert("password".into(), json!(hash));
+            if let Some(manage) = &self.manage {
+                let row = virtual_row(collection, &record);
+                if !is_manager(conn, manage, &format!("({}) AS _m", row.sql), &row.params)? {
+                    let mut errors = FieldErrors::new();
+                    mismatch(&mut errors, "verified");
+                    return Err(WriteError::Invalid(errors));
+                }
+            }
+        }
+        let record = &*record;
+        let mut errors = FieldErrors::new();
+        for f in &collection.fields {
+            if missing_relations(conn, &self.snapshot, &f.kind, &record[&f.name])? {
+                errors.insert(
+                    f.name.clone(),
+                    field_error(
+                        "validation_missing_rel_records",
+                        "Failed to find all relation records with the provided ids.",
+                    ),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        if let Some((cond, params)) = &self.rule {
+            let row = virtual_row(collection, record);
+            let sql = format!(
+                "SELECT EXISTS (SELECT 1 FROM ({}) AS _m WHERE {cond})",
+                row.sql
+            );
+            let all: Vec<SqlValue> = row
+                .params
+                .into_iter()
+                .chain(params.iter().cloned())
+                .collect();
+            let ok: bool =
+                conn.query_row(&sql, rusqlite::params_from_iter(all.iter()), |r| r.get(0))?;
+            if !ok {
+                return Err(WriteError::CreateRuleFailed);
+            }
+        }
+        insert_row(conn, collection, record).map_err(not_unique)
+    }
+}
+
+/// A created record: its id, and its answer when known without a read.
+pub struct Created {
+    pub id: String,
+    pub record: Option<Value>,
+}
+
+/// Create a record from `body`.
+pub async fn create(
+    db: &Db,
+    hasher: &Hasher,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    body: Map<String, Value>,
+    request: RequestInfo,
+) -> Result<Created, WriteError> {
+    let job = prepare_create(&snapshot, &collection, &body, &request)?;
+    let secrets = secrets(db, hasher, &collection, None, &body).await?;
+    let job = job.with_secrets(secrets);
+    let record = job.answer(&request);
+    db.write(move |conn: &Connection| job.run(conn).map(|()| job.id))
+        .await
+        .map(|id| Created { id, record })
+}

@@ -1,0 +1,311 @@
+//! Updating a record: the stored row is read under the update rule, merged with the
+//! body, validated and written in one write transaction.
+
+use std::sync::Arc;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Connection;
+use serde_json::{json, Map, Value};
+
+use super::input::{apply_modifiers, normalize};
+use super::persist::{missing_relations, not_unique, TOKEN_KEY_LEN};
+use super::rules::{is_manager, manage_rule, rule_sql, Manage};
+use super::validate::{check_bool, check_email, check_password, mismatch, validate};
+use super::{field_error, secrets, FieldErrors, Secrets, WriteError};
+use crate::auth::password::Hasher;
+use crate::auth::AuthError;
+use crate::db::{Db, DbError};
+use crate::query::RequestInfo;
+use crate::records::RecordsError;
+use crate::schema::field::{Autodate, FieldKind};
+use crate::schema::value::encode;
+use crate::schema::{quote_ident as q, Collection, Snapshot};
+use crate::util::{now_string, random_string};
+
+/// An update, checked as far as it can be without the stored row.
+pub struct Update {
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    id: String,
+    body: Map<String, Value>,
+    rule: Option<(String, Vec<SqlValue>)>,
+    superuser: bool,
+    auth: Option<AuthUpdate>,
+    secrets: Secrets,
+}
+
+/// The auth system fields an update sets.
+struct AuthUpdate {
+    email: Option<String>,
+    visible: Option<bool>,
+    verified: Option<bool>,
+    password: bool,
+    manage: Manage,
+}
+
+/// Check an update of record `id` with `body` (partial) before it runs.
+pub fn prepare_update(
+    snapshot: &Arc<Snapshot>,
+    collection: &Arc<Collection>,
+    id: String,
+    body: Map<String, Value>,
+    request: &RequestInfo,
+) -> Result<Update, WriteError> {
+    if collection.is_view() {
+        return Err(WriteError::Unsupported("Unsupported collection type."));
+    }
+    if !request.superuser && collection.rules.update.is_none() {
+        return Err(RecordsError::SuperusersOnly.into());
+    }
+    let mut auth = None;
+    if collection.is_auth() {
+        let mut errors = FieldErrors::new();
+        let email = check_email(&body, false, &mut errors);
+        let password = check_password(collection, &body, false, &mut errors).is_some();
+        let visible = check_bool(&body, "emailVisibility", &mut errors);
+        let verified = check_bool(&body, "verified", &mut errors);
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        auth = Some(AuthUpdate {
+            manage: manage_rule(snapshot, collection, request)?,
+            email,
+            visible,
+            verified,
+            password,
+        });
+    }
+    Ok(Update {
+        rule: rule_sql(snapshot, collection, &collection.rules.update, request)?,
+        snapshot: snapshot.clone(),
+        collection: collection.clone(),
+        id,
+        body,
+        superuser: request.superuser,
+        auth,
+        secrets: Secrets::default(),
+    })
+}
+
+impl Update {
+    /// The record's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Give the job what [`secrets`](super::secrets) computed (auth collections).
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The `SET` values of the auth system fields, after checking who may change them.
+    fn auth_sets(
+        &self,
+        conn: &Connection,
+        stored: &Map<String, Value>,
+        errors: &mut FieldErrors,
+    ) -> Result<Vec<(&'static str, SqlValue)>, WriteError> {
+        let Some(a) = &self.auth else {
+            return Ok(Vec::new());
+        };
+        let mut sets: Vec<(&'static str, SqlValue)> = Vec::new();
+        if let Some(v) = a.visible {
+            sets.push(("emailVisibility", SqlValue::Integer(i64::from(v))));
+        }
+        let stored_email = stored.get("email").and_then(Value::as_str).unwrap_or("");
+        let email = a.email.as_deref().filter(|e| *e != stored_email);
+        let verified = a
+            .verified
+            .filter(|v| stored.get("verified") != Some(&Value::Bool(*v)));
+        if email.is_none() && verified.is_none() && !a.password {
+            return Ok(sets);
+        }
+        let from = format!(
+            "(SELECT * FROM {} WHERE \"id\" = ?) AS _m",
+            q(&self.collection.name)
+        );
+        let manager = is_manager(conn, &a.manage, &from, &[SqlValue::Text(self.id.clone())])?;
+        if !manager {
+            if email.is_some() {
+                mismatch(errors, "email");
+            }
+            if verified.is_some() {
+                mismatch(errors, "verified");
+            }
+            if a.password {
+                let stored_hash = stored.get("password").and_then(Value::as_str);
+                match self.body.get("oldPassword") {
+                    None | Some(Value::Null) => {
+                        errors.insert(
+                            "oldPassword".into(),
+                            field_error("validation_required", "Cannot be blank."),
+                        );
+                    }
+                    Some(_)
+                        if self.secrets.old_matched.as_deref() != stored_hash
+                            || stored_hash.is_none() =>
+                    {
+                        errors.insert(
+                            "oldPassword".into(),
+                            field_error(
+                                "validation_invalid_old_password",
+                                "Missing or invalid old password.",
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(e) = email {
+            sets.push(("email", SqlValue::Text(e.to_owned())));
+        }
+        if let Some(v) = verified {
+            sets.push(("verified", SqlValue::Integer(i64::from(v))));
+        }
+        if a.password {
+            let hash = self.secrets.new_hash.clone().ok_or_else(|| {
+                WriteError::Auth(AuthError::Internal("password change without a hash".into()))
+            })?;
+            sets.push(("password", SqlValue::Text(hash)));
+        }
+        // SECURITY: a new password or email ends every earlier token of the record.
+        if a.password || email.is_some() {
+            sets.push(("tokenKey", SqlValue::Text(random_string(TOKEN_KEY_LEN))));
+        }
+        Ok(sets)
+    }
+
+    /// Load the stored row (only if the rule lets this caller update it), merge, validate
+    /// and write the changed columns.
+    pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
+        let (collection, body, id) = (&self.collection, &self.body, &self.id);
+        let mut sql = format!(
+            "SELECT _m.* FROM {} AS _m WHERE _m.\"id\" = ?",
+            q(&collection.name)
+        );
+        let mut params = vec![SqlValue::Text(id.clone())];
+        if let Some((cond, p)) = &self.rule {
+            sql.push_str(&format!(" AND {cond}"));
+            params.extend(p.iter().cloned());
+        }
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        let Some(row) = rows.next()? else {
+            return Err(RecordsError::NotFound.into());
+        };
+        let mut stored = Map::new();
+        for (i, name) in names.iter().enumerate() {
+            let kind = match collection.field(name) {
+                Some(f) => f.kind.clone(),
+                None if matches!(name.as_str(), "emailVisibility" | "verified") => FieldKind::Bool,
+                None => FieldKind::Text,
+            };
+            stored.insert(
+                name.clone(),
+                crate::schema::value::decode(&kind, row.get_ref(i)?),
+            );
+        }
+        drop(rows);
+        drop(stmt);
+
+        let now = now_string();
+        let mut errors = FieldErrors::new();
+        let mut changed: Vec<(String, Value)> = Vec::new();
+        for f in &collection.fields {
+            if f.hidden && !self.superuser {
+                continue;
+            }
+            let touched = body.contains_key(&f.name)
+                || body.contains_key(&format!("{}+", f.name))
+                || body.contains_key(&format!("+{}", f.name))
+                || body.contains_key(&format!("{}-", f.name));
+            let value = match &f.kind {
+                FieldKind::Autodate(Autodate::Update) => json!(now),
+                FieldKind::Autodate(Autodate::Create) => continue,
+                _ if !touched => continue,
+                _ => {
+                    let start = body
+                        .get(&f.name)
+                        .cloned()
+                        .unwrap_or_else(|| stored.get(&f.name).cloned().unwrap_or(Value::Null));
+                    match apply_modifiers(&f.kind, &f.name, start, body)
+                        .and_then(|v| normalize(&f.kind, v))
+                    {
+                        Ok(v) => v,
+                        Err(e) => {
+                            errors.insert(f.name.clone(), e);
+                            continue;
+                        }
+                    }
+                }
+            };
+            changed.push((f.name.clone(), value));
+        }
+        let stored_auth = stored.clone();
+        let mut merged = stored;
+        for (k, v) in &changed {
+            merged.insert(k.clone(), v.clone());
+        }
+        validate(collection, &merged, &mut errors);
+        // Only report errors about what this request changed (stored data was valid).
+        errors.retain(|k, _| changed.iter().any(|(c, _)| c == k) || k == "data");
+        for (name, value) in &changed {
+            if let Some(f) = collection.field(name) {
+                if missing_relations(conn, &self.snapshot, &f.kind, value)? {
+                    errors.insert(
+                        name.clone(),
+                        field_error(
+                            "validation_missing_rel_records",
+                            "Failed to find all relation records with the provided ids.",
+                        ),
+                    );
+                }
+            }
+        }
+        let auth_sets = self.auth_sets(conn, &stored_auth, &mut errors)?;
+        if !errors.is_empty() {
+            return Err(WriteError::Invalid(errors));
+        }
+        let mut sets = vec!["\"updated\" = ?1".to_owned()];
+        let mut params: Vec<SqlValue> = vec![SqlValue::Text(now)];
+        for (name, value) in &changed {
+            let f = collection.field(name).expect("changed fields are fields");
+            params.push(encode(&f.kind, value));
+            sets.push(format!("{} = ?{}", q(name), params.len()));
+        }
+        for (name, value) in auth_sets {
+            params.push(value);
+            sets.push(format!("{} = ?{}", q(name), params.len()));
+        }
+        params.push(SqlValue::Text(id.clone()));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE \"id\" = ?{}",
+            q(&collection.name),
+            sets.join(", "),
+            params.len()
+        );
+        conn.prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(params.iter()))
+            .map_err(|e| not_unique(DbError::Sqlite(e)))?;
+        Ok(())
+    }
+}
+
+/// Update record `id` with `body` (partial). Returns nothing; read it back to answer.
+pub async fn update(
+    db: &Db,
+    hasher: &Hasher,
+    snapshot: Arc<Snapshot>,
+    collection: Arc<Collection>,
+    id: String,
+    body: Map<String, Value>,
+    request: RequestInfo,
+) -> Result<(), WriteError> {
+    let job = prepare_update(&snapshot, &collection, id.clone(), body, &request)?;
+    let secrets = secrets(db, hasher, &collection, Some(&id), &job.body).await?;
+    let job = job.with_secrets(secrets);
+    db.write(move |conn: &Connection| job.run(conn)).await
+}
