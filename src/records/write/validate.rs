@@ -51,7 +51,11 @@ pub(super) fn schema_error(kind: &ValidationErrorKind, message: String) -> Value
 
 /// Validate the values of `record` with the collection's JSON Schema. Zero values of
 /// properties that are not required are "unset" (API.md Part A) and not checked.
-pub(super) fn validate(collection: &Collection, record: &Map<String, Value>, errors: &mut FieldErrors) {
+pub(super) fn validate(
+    collection: &Collection,
+    record: &Map<String, Value>,
+    errors: &mut FieldErrors,
+) {
     let mut instance = Map::new();
     for f in &collection.fields {
         if let Some(v) = record.get(&f.name) {
@@ -205,7 +209,11 @@ pub(super) fn check_email(
 }
 
 /// A boolean system field (`emailVisibility`, `verified`) from `body`.
-pub(super) fn check_bool(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -> Option<bool> {
+pub(super) fn check_bool(
+    body: &Map<String, Value>,
+    key: &str,
+    errors: &mut FieldErrors,
+) -> Option<bool> {
     match body.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
