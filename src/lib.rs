@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line (`serve`, `superuser`, `migrate`); `main.rs` only calls it.
 //! - [`server`]: `run(config, listener, shutdown)`, the router and its layers, lifecycle.
 //! - [`state`]: `AppState`, what every handler can reach.
+//! - [`ratelimit`]: the rate limiter's token buckets and client address (its middleware is in `api`).
 //! - [`db`]: SQLite store: one writer thread with group commit, a read-only pool,
 //!   system migrations, checkpointer. Repository functions for system tables.
 //! - [`schema`]: collections as JSON Schema: model, property→column mapping, DDL that
@@ -30,6 +31,7 @@ pub mod config;
 pub mod db;
 pub mod mail;
 pub mod query;
+pub mod ratelimit;
 pub mod realtime;
 pub mod records;
 pub mod schema;

@@ -19,7 +19,7 @@ struct Inner {
     collections: Collections,
     superusers: Superusers,
     auth_records: AuthRecords,
-    limiter: crate::api::ratelimit::Limiter,
+    limiter: crate::ratelimit::Limiter,
     realtime: crate::realtime::Broker,
 }
 
@@ -57,7 +57,7 @@ impl AppState {
             collections,
             superusers,
             auth_records,
-            limiter: crate::api::ratelimit::Limiter::from_config(&config),
+            limiter: crate::ratelimit::Limiter::from_config(&config),
             realtime: crate::realtime::Broker::new(config.realtime_max_clients),
             config,
         })))
@@ -81,7 +81,7 @@ impl AppState {
         &self.0.collections
     }
 
-    pub fn limiter(&self) -> &crate::api::ratelimit::Limiter {
+    pub fn limiter(&self) -> &crate::ratelimit::Limiter {
         &self.0.limiter
     }
 

@@ -170,7 +170,7 @@ async fn auth_with_password(
         .limiter()
         .take_account(&collection.id, "auth-with-password", identity)
     {
-        return Ok(state.limiter().auth_refused());
+        return Ok(super::ratelimit::refused(state.limiter().auth_limit()));
     }
     if !is_superusers(&collection) {
         let records = state.auth_records();
@@ -243,7 +243,7 @@ async fn request_otp(
         .limiter()
         .take_account(&collection.id, "request-otp", email)
     {
-        return Ok(state.limiter().auth_refused());
+        return Ok(super::ratelimit::refused(state.limiter().auth_limit()));
     }
     let otp_id = state.auth_records().request_otp(&collection, email).await?;
     Ok(Json(json!({ "otpId": otp_id })).into_response())

@@ -1,4 +1,5 @@
-//! Rate limits: token buckets keyed by client IP and a normalised route.
+//! Rate limits over HTTP: the middleware, route keys and the 429 answer; the buckets are
+//! [`crate::ratelimit::Limiter`]'s (token buckets keyed by client IP and a normalised route).
 //!
 //! On by default for every auth endpoint (`auth-with-password`, `request-*`, `confirm-*`,
 //! `auth-refresh`, `impersonate`, …), as `rate_limit_auth_max` requests per
@@ -11,10 +12,8 @@
 //! or — only when the peer is a configured trusted proxy — the last untrusted address of
 //! `X-Forwarded-For`.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -22,7 +21,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use crate::config::{Config, RateLimit as Limit};
+use crate::config::RateLimit as Limit;
+pub use crate::ratelimit::Limiter;
 use crate::state::AppState;
 
 /// The auth actions under `/api/collections/{c}/`.
@@ -41,95 +41,23 @@ const AUTH_ACTIONS: &[&str] = &[
     "impersonate",
 ];
 
-/// Buckets kept at most; idle ones are dropped first when it fills.
-const MAX_BUCKETS: usize = 100_000;
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// The buckets of one server.
-pub struct Limiter {
-    auth: Limit,
-    create: Limit,
-    trusted_proxies: Vec<IpAddr>,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-impl Limiter {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            auth: config.rate_limit_auth,
-            create: config.rate_limit_create,
-            trusted_proxies: config.trusted_proxies.clone(),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Take `n` tokens from `key`'s bucket; false (and nothing taken) when there are
-    /// not enough.
-    fn take(&self, key: String, limit: Limit, n: u32) -> bool {
-        if !limit.is_on() {
-            return true;
-        }
-        let now = Instant::now();
-        let capacity = f64::from(limit.max);
-        let rate = capacity / limit.window.as_secs_f64();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&key) {
-            // Drop the buckets that have refilled (idle for a whole window).
-            buckets.retain(|_, b| now.duration_since(b.at) < limit.window);
-            if buckets.len() >= MAX_BUCKETS {
-                buckets.clear();
-            }
-        }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
-        });
-        bucket.tokens =
-            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(capacity);
-        bucket.at = now;
-        if bucket.tokens >= f64::from(n) {
-            bucket.tokens -= f64::from(n);
-            true
-        } else {
-            false
-        }
-    }
-
+/// What the limiter needs from a request's headers.
+pub trait LimiterHttp {
     /// The client's address (see the module docs).
-    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> String {
-        let Some(peer) = peer else {
-            return "unknown".to_owned();
-        };
-        if !self.trusted_proxies.contains(&peer) {
-            return peer.to_string();
-        }
-        let forwarded: Vec<IpAddr> = headers
+    fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> String;
+}
+
+impl LimiterHttp for Limiter {
+    fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> String {
+        let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        forwarded
-            .iter()
-            .rev()
-            .find(|ip| !self.trusted_proxies.contains(ip))
-            .unwrap_or(&peer)
-            .to_string()
-    }
-
-    /// Count `creates` record creates into `collection_id` (a batch's creates and
-    /// upserts); false when over the limit.
-    pub fn take_creates(&self, ip: &str, collection_id: &str, creates: u32) -> bool {
-        self.take(format!("create|{ip}|{collection_id}"), self.create, creates)
+            .filter_map(|v| v.to_str().ok());
+        self.client_addr(peer, forwarded)
     }
 }
 
-/// The client's address as the limiter sees it (see [`Limiter::client_ip`]).
+/// The client's address as the limiter sees it (see [`LimiterHttp::client_ip`]).
 pub struct ClientIp(pub String);
 
 impl axum::extract::FromRequestParts<AppState> for ClientIp {
@@ -150,30 +78,6 @@ impl axum::extract::FromRequestParts<AppState> for ClientIp {
 /// The 429 answer for a limit of `limit`.
 pub fn refused(limit: Limit) -> Response {
     too_many(limit.window)
-}
-
-impl Limiter {
-    /// Count one attempt of `action` against the account `identity` of `collection_id`,
-    /// whatever address it comes from (stops distributed guessing against one account).
-    /// The identity is trimmed and lower-cased first, so spelling variants share a bucket.
-    pub fn take_account(&self, collection_id: &str, action: &str, identity: &str) -> bool {
-        let identity = identity.trim().to_lowercase();
-        self.take(
-            format!("account|{collection_id}|{action}|{identity}"),
-            self.auth,
-            1,
-        )
-    }
-
-    /// The answer when [`Limiter::take_account`] refuses.
-    pub fn auth_refused(&self) -> Response {
-        too_many(self.auth.window)
-    }
-
-    /// The create limit (batches check it per collection).
-    pub fn create_limit(&self) -> Limit {
-        self.create
-    }
 }
 
 /// Percent-decoded, lower-cased path segments, empty ones dropped.
@@ -223,10 +127,10 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         .map_or_else(|| segs[2].clone(), |c| c.id.clone());
     let action = segs[3].as_str();
     let (key, limit) = if AUTH_ACTIONS.contains(&action) {
-        (format!("auth|{collection}|{action}"), limiter.auth)
+        (format!("auth|{collection}|{action}"), limiter.auth_limit())
     } else if action == "records" && segs.len() == 4 && request.method() == axum::http::Method::POST
     {
-        (format!("create|{collection}"), limiter.create)
+        (format!("create|{collection}"), limiter.create_limit())
     } else {
         return next.run(request).await;
     };
@@ -245,32 +149,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn limiter(max: u32, secs: u64) -> Limiter {
-        Limiter {
-            auth: Limit {
-                max,
-                window: Duration::from_secs(secs),
-            },
-            create: Limit::off(),
-            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    #[test]
-    fn buckets_refuse_past_the_limit_and_refill() {
-        let l = limiter(2, 1);
-        let limit = l.auth;
-        assert!(l.take("k".into(), limit, 1));
-        assert!(l.take("k".into(), limit, 1));
-        assert!(!l.take("k".into(), limit, 1));
-        assert!(l.take("other".into(), limit, 1), "keys are separate");
-        std::thread::sleep(Duration::from_millis(600));
-        assert!(l.take("k".into(), limit, 1), "refilled at 2 per second");
-        assert!(!l.take("k".into(), limit, 2), "all or nothing");
-        assert!(l.take("x".into(), Limit::off(), 1000), "off");
-    }
+    use crate::ratelimit::tests::limiter;
 
     #[test]
     fn forwarded_addresses_only_from_trusted_proxies() {

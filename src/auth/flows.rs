@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{json, Map, Value};
 
-use super::records::{load, AuthRecords, StoredAuth};
+use super::records::{load, AuthRecords, Purpose, StoredAuth};
 use super::token::{self, Claims};
 use super::{is_valid_email, AuthError, SUPERUSERS_ID};
 use crate::db::external_auths;
@@ -30,14 +30,8 @@ use crate::util::random_string;
 /// A repeated request for the same record and purpose within this time sends no mail.
 const RESEND_AFTER: Duration = Duration::from_secs(120);
 
-/// The purposes of mailed tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Purpose {
-    Verification,
-    PasswordReset,
-    EmailChange,
-}
-
+/// What each purpose means to the mailed flows (the type itself is [`Purpose`], owned by
+/// `records`, which keys its sent-mail throttle by it).
 impl Purpose {
     /// The `type` claim.
     fn claim(self) -> &'static str {

@@ -15,7 +15,6 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use super::flows::Purpose;
 use super::password::Hasher;
 use super::providers::OAuth2Client;
 use super::token::{self, Claims};
@@ -145,6 +144,14 @@ pub fn own_json(collection: &Collection, record: &Map<String, Value>) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// The purposes of mailed tokens (their claims, secrets and mails are in `flows`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    Verification,
+    PasswordReset,
+    EmailChange,
 }
 
 /// (collection id, record id, purpose) → when its last mail went out.
