@@ -5,22 +5,36 @@
 //! - [`cli`]: the command line (`serve`, `superuser`, `migrate`); `main.rs` only calls it.
 //! - [`server`]: `run(config, listener, shutdown)`, the router and its layers, lifecycle.
 //! - [`state`]: `AppState`, what every handler can reach.
-//! - [`ratelimit`]: the rate limiter's token buckets and client address (its middleware is in `api`).
+//! - [`ratelimit`]: the rate limiter's token buckets and client address (its middleware,
+//!   route keys and 429 answer are in `api::ratelimit`).
 //! - [`db`]: SQLite store: one writer thread with group commit, a read-only pool,
 //!   system migrations, checkpointer. Repository functions for system tables.
 //! - [`schema`]: collections as JSON Schema: model, property→column mapping, DDL that
 //!   keeps tables in step, the `_collections` store and the registry snapshot.
+//! - [`query`]: the filter language: lexer, parser, the compiler to parameterised SQL
+//!   (filters, sorts, API rules, index conditions) and an in-memory evaluator.
 //! - [`collections`]: the service that changes collections (exclusive writer jobs).
 //! - [`auth`]: argon2id hashing, HS256 tokens, superusers, the auth records of user
 //!   collections: password login, mailed flows, OAuth2 sign-in (providers, code exchange).
-//! - [`records`]: the record service: reads with API rules as SQL conditions.
+//! - [`records`]: the record service: reads with API rules as SQL conditions, and writes
+//!   (create, update, delete, batch) checked and run in one write transaction.
 //! - [`realtime`]: the broker of realtime clients: subscriptions, bound auth, bounded
 //!   per-client queues, delivery by topic (the SSE framing lives in `api`).
+//! - [`mail`]: outgoing mail and its templates: SMTP when configured, else the log.
 //! - [`api`]: thin HTTP handlers and `api/error.rs`, the only HTTP error mapping.
 //! - [`admin`]: the embedded admin dashboard served at `/_/`.
 //! - [`util`]: timestamps and random ids.
 //!
-//! Layers run one way: `api` → services (`auth`, …) → `db`. Nothing below `api` knows HTTP.
+//! # Dependencies
+//! Arrows run one way, top to bottom; a module imports only from the rows below it:
+//! - `main` → `cli` → `server` → `api`, `admin` → `state`
+//! - `state` → services: `records`, `auth`, `collections`, `realtime`, plus `ratelimit`, `mail`
+//! - services → `schema`, `query`, `db`; `query` → `schema`; `db` → `query::functions`
+//!   (registered on every connection); everything → `config`, `util`
+//!
+//! Nothing below `api` knows HTTP (no axum types); `schema` and `query` import neither
+//! axum nor tokio. One known exception to the one-way rule: `auth` and `records` use each
+//! other (`records::write` checks passwords with `auth`, OAuth2 sign-up creates records).
 
 pub mod admin;
 pub mod api;

@@ -1,5 +1,9 @@
 //! HTTP handlers, thin: they parse, call a service, and shape the answer. No SQL and no
 //! rule logic here. `error.rs` is the only place where errors become statuses.
+//!
+//! Owns the HTTP surface: routers, extractors, the rate-limit middleware, SSE framing.
+//! Depends on `state` and the services below it; nothing imports `api` but `server`
+//! (in particular `state` and the services must not).
 
 // `ApiError` carries its field errors inline; it is built on the cold path only, and
 // boxing it would cost every handler an allocation-shaped API for no measurable gain.

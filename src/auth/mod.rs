@@ -4,6 +4,9 @@
 //! records of user auth collections (password login, tokens), `flows.rs` their mailed
 //! flows, `oauth2.rs` OAuth2 sign-in over the providers of `providers.rs`. No HTTP in
 //! here: [`AuthError`] is mapped to statuses in `api/error.rs`.
+//!
+//! Depends on `db`, `schema`, `query`, `mail`, `util`, and on `records::write` for OAuth2
+//! sign-up; must not depend on `api`, `state` or axum.
 
 pub mod flows;
 pub mod oauth2;

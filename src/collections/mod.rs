@@ -4,6 +4,9 @@
 //! `_collections` inside the transaction (so two changes never work from a stale view),
 //! changes tables and definitions, bumps the registry version and compiles the new
 //! snapshot, which is installed only after the COMMIT.
+//!
+//! Depends on `schema`, `db`, `query`, `util`; must not depend on `api`, `state`, the other
+//! services or axum.
 
 pub mod files;
 

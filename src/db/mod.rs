@@ -10,6 +10,9 @@
 //! - Nothing here blocks a tokio worker: reads run on `spawn_blocking`, writes on the writer.
 //!
 //! No HTTP in here: callers map [`DbError`] to their own errors.
+//!
+//! Depends on `config`, `util` and `query::functions` (the SQL functions every connection
+//! registers); must not depend on `schema`, the services, `api` or axum.
 
 mod checkpoint;
 mod conn;

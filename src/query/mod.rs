@@ -4,6 +4,8 @@
 //! No axum and no tokio here: this module is plain functions over the schema snapshot,
 //! tested on its own. User text never reaches SQL: values are bound parameters, and
 //! identifiers come from the schema through `schema::quote_ident`.
+//!
+//! Depends only on `schema` and `util`; must not depend on `db`, the services or `api`.
 
 pub mod ast;
 pub mod compile;

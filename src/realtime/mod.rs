@@ -13,6 +13,8 @@
 //! records: the api layer frames messages as SSE; record events (later) pick their
 //! subscribers with [`Broker::targets`], check rules outside the lock and send through
 //! [`Target::send`].
+//!
+//! Depends only on `util`; must not depend on `api`, `state`, `records` or axum.
 
 mod subscription;
 

@@ -3,6 +3,9 @@
 //!
 //! Rules are the security boundary: every read goes through the collection's rule for
 //! the caller (superusers excepted); a rule that fails to compile denies.
+//!
+//! Depends on `db`, `schema`, `query`, `util`, and on `auth` for password hashing; must not
+//! depend on `api`, `state` or axum types.
 
 pub mod batch;
 pub mod expand;

@@ -3,6 +3,8 @@
 //!
 //! Plain synchronous code over `rusqlite`: no axum, no tokio. The collections service
 //! (`crate::collections`) runs it inside the writer and swaps the registry.
+//!
+//! Depends on `db` and `util`; must not depend on `query`, the services, `api` or axum.
 
 pub mod auth_options;
 pub mod collection;
