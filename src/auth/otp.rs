@@ -105,12 +105,7 @@ impl AuthRecords {
         let row = (
             otp_id.clone(),
             collection.id.clone(),
-            stored
-                .record
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
+            stored.id().to_owned(),
             salt.clone(),
             digest(&salt, &code),
             stored
@@ -261,12 +256,7 @@ impl AuthRecords {
         if !rule.trim().is_empty() && !self.rule_matches(collection, stored, &rule).await? {
             return token();
         }
-        let record_id = stored
-            .record
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let record_id = stored.id().to_owned();
         let collection_id = collection.id.clone();
         match mfa_id.filter(|m| !m.is_empty()) {
             None => {

@@ -224,12 +224,7 @@ impl AuthRecords {
             .and_then(Value::as_i64)
             .unwrap_or(DEFAULT_AUTH_SECS);
         let claims = Claims {
-            id: stored
-                .record
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
+            id: stored.id().to_owned(),
             kind: "auth".into(),
             collection_id: collection.id.clone(),
             exp: token::now_unix() + duration.filter(|d| *d > 0).unwrap_or(default),
@@ -433,14 +428,7 @@ impl AuthRecords {
             q(&collection.name),
             compiled.sql
         );
-        let mut params = vec![SqlValue::Text(
-            stored
-                .record
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        )];
+        let mut params = vec![SqlValue::Text(stored.id().to_owned())];
         params.extend(compiled.params);
         self.db
             .read(move |conn| -> Result<bool, AuthError> {

@@ -88,6 +88,16 @@ fn rule_condition(
     if rule.trim().is_empty() {
         return Ok(None);
     }
+    Ok(Some(stored_rule_sql(snapshot, collection, rule, request)))
+}
+
+/// A stored rule (non-empty) as a SQL condition over [`ALIAS`] for this caller.
+pub(crate) fn stored_rule_sql(
+    snapshot: &Snapshot,
+    collection: &Collection,
+    rule: &str,
+    request: &RequestInfo,
+) -> (String, Vec<SqlValue>) {
     let scope = Scope {
         snapshot,
         collection,
@@ -96,12 +106,12 @@ fn rule_condition(
         alias: ALIAS,
     };
     match parse(rule).and_then(|e| compile_where(&e, &scope)) {
-        Ok(c) => Ok(Some((c.sql, c.params))),
+        Ok(c) => (c.sql, c.params),
         Err(e) => {
             // SECURITY: fail closed. Rules are checked when saved, so this is a bug or a
             // schema drift; deny and say why in the log.
             tracing::error!(collection = %collection.name, error = %e, "a stored rule does not compile; denying");
-            Ok(Some(("0".into(), Vec::new())))
+            ("0".into(), Vec::new())
         }
     }
 }
@@ -324,6 +334,8 @@ pub(crate) fn manage_column(
     match collection.rules.manage.as_deref() {
         None => (String::new(), Vec::new()),
         Some(r) if r.trim().is_empty() => (format!(", 1 AS \"{MANAGE_COLUMN}\""), Vec::new()),
+        // Not [`stored_rule_sql`]: a manageRule that does not compile adds no column (the
+        // caller is no manager), rather than a denying condition in a column.
         Some(r) => {
             let scope = Scope {
                 snapshot,

@@ -6,12 +6,27 @@ use rusqlite::types::Value as SqlValue;
 use super::datetime_macro;
 use super::operators::json_safe;
 use super::{err, Compiler, Join, Mode, Value_, MAX_RELATION_DEPTH};
-use crate::query::ast::Identifier;
+use crate::query::ast::{Identifier, Span};
 use crate::query::QueryError;
 use crate::schema::field::FieldKind;
 use crate::schema::{quote_ident as q, Collection};
 
 impl Compiler<'_> {
+    /// The collection relation field `name` points to (by id or name).
+    pub(super) fn relation_target(
+        &self,
+        target: &str,
+        name: &str,
+        span: Span,
+    ) -> Result<std::sync::Arc<Collection>, QueryError> {
+        self.scope.snapshot.get(target).cloned().ok_or_else(|| {
+            err(
+                format!("relation {name:?} points to a missing collection"),
+                span,
+            )
+        })
+    }
+
     pub(super) fn identifier(&mut self, id: &Identifier) -> Result<Value_, QueryError> {
         let first = id.path[0].as_str();
         let span = id.span;
@@ -128,17 +143,7 @@ impl Compiler<'_> {
                             span,
                         ));
                     }
-                    let target =
-                        self.scope
-                            .snapshot
-                            .get(&r.collection)
-                            .cloned()
-                            .ok_or_else(|| {
-                                err(
-                                    format!("relation {name:?} points to a missing collection"),
-                                    span,
-                                )
-                            })?;
+                    let target = self.relation_target(&r.collection, name, span)?;
                     // `rel.id` is the column itself for single relations.
                     if !r.multiple && rest.len() == 1 && rest[0] == "id" {
                         let mut v = Value_::scalar(column, Vec::new(), false);

@@ -128,17 +128,7 @@ impl Compiler<'_> {
                     let FieldKind::Relation(r) = &f.kind else {
                         return Err(err(format!("{field:?} is not a relation"), span));
                     };
-                    let target =
-                        self.scope
-                            .snapshot
-                            .get(&r.collection)
-                            .cloned()
-                            .ok_or_else(|| {
-                                err(
-                                    format!("relation {field:?} points to a missing collection"),
-                                    span,
-                                )
-                            })?;
+                    let target = self.relation_target(&r.collection, field, span)?;
                     let ids = match req.body.get(field) {
                         Some(Value::Array(items)) => Value::Array(items.clone()),
                         Some(Value::String(s)) if !s.is_empty() => {

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::input::{apply_modifiers, check_id, normalize};
 use super::persist::{insert_row, missing_relations, not_unique, TOKEN_KEY_LEN};
-use super::rules::{is_manager, manage_rule, rule_sql, Manage};
+use super::rules::{check_writable, is_manager, manage_rule, rule_sql, Manage};
 use super::validate::{check_bool, check_email, check_password, mismatch, validate};
 use super::{field_error, secrets, FieldErrors, Secrets, WriteError};
 use crate::auth::password::Hasher;
@@ -16,7 +16,6 @@ use crate::auth::AuthError;
 use crate::db::Db;
 use crate::query::compile::virtual_row;
 use crate::query::RequestInfo;
-use crate::records::RecordsError;
 use crate::schema::field::FieldKind;
 use crate::schema::{Collection, Snapshot};
 use crate::util::{new_id, now_string, random_string};
@@ -41,12 +40,7 @@ pub fn prepare_create(
     body: &Map<String, Value>,
     request: &RequestInfo,
 ) -> Result<Create, WriteError> {
-    if collection.is_view() {
-        return Err(WriteError::Unsupported("Unsupported collection type."));
-    }
-    if !request.superuser && collection.rules.create.is_none() {
-        return Err(RecordsError::SuperusersOnly.into());
-    }
+    check_writable(collection, &collection.rules.create, request)?;
     let mut errors = FieldErrors::new();
     let now = now_string();
     let mut record = Map::new();

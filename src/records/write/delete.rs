@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 
-use super::rules::rule_sql;
+use super::rules::{check_writable, rule_sql};
 use super::WriteError;
 use crate::db::Db;
 use crate::query::RequestInfo;
@@ -28,12 +28,7 @@ pub fn prepare_delete(
     id: String,
     request: &RequestInfo,
 ) -> Result<Delete, WriteError> {
-    if collection.is_view() {
-        return Err(WriteError::Unsupported("Unsupported collection type."));
-    }
-    if !request.superuser && collection.rules.delete.is_none() {
-        return Err(RecordsError::SuperusersOnly.into());
-    }
+    check_writable(collection, &collection.rules.delete, request)?;
     Ok(Delete {
         rule: rule_sql(snapshot, collection, &collection.rules.delete, request)?,
         snapshot: snapshot.clone(),

@@ -5,8 +5,25 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 
 use super::WriteError;
-use crate::query::{compile_where, parse, Mode, RequestInfo, Scope};
+use crate::query::RequestInfo;
+use crate::records::RecordsError;
 use crate::schema::{Collection, Snapshot};
+
+/// Refuse a write to a view collection, and one whose rule is `null` (superusers only)
+/// by anyone but a superuser.
+pub(super) fn check_writable(
+    collection: &Collection,
+    rule: &Option<String>,
+    request: &RequestInfo,
+) -> Result<(), WriteError> {
+    if collection.is_view() {
+        return Err(WriteError::Unsupported("Unsupported collection type."));
+    }
+    if !request.superuser && rule.is_none() {
+        return Err(RecordsError::SuperusersOnly.into());
+    }
+    Ok(())
+}
 
 /// The SQL condition of a non-empty rule for a caller who is not a superuser; `None`
 /// when no condition applies (superuser, or `""`). A `null` rule is refused earlier.
@@ -30,20 +47,9 @@ pub(super) fn check_rule_sql(
     rule: &str,
     request: &RequestInfo,
 ) -> Result<(String, Vec<SqlValue>), WriteError> {
-    let scope = Scope {
-        snapshot,
-        collection,
-        mode: Mode::Rule,
-        request,
-        alias: "_m",
-    };
-    match parse(rule).and_then(|e| compile_where(&e, &scope)) {
-        Ok(c) => Ok((c.sql, c.params)),
-        Err(e) => {
-            tracing::error!(collection = %collection.name, error = %e, "a stored rule does not compile; denying");
-            Ok(("0".into(), Vec::new()))
-        }
-    }
+    Ok(crate::records::stored_rule_sql(
+        snapshot, collection, rule, request,
+    ))
 }
 
 /// Does `rule` (compiled) hold for the row `from_sql` selects (alias `_m`)?

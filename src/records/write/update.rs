@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::input::{apply_modifiers, normalize};
 use super::persist::{missing_relations, not_unique, TOKEN_KEY_LEN};
-use super::rules::{is_manager, manage_rule, rule_sql, Manage};
+use super::rules::{check_writable, is_manager, manage_rule, rule_sql, Manage};
 use super::validate::{check_bool, check_email, check_password, mismatch, validate};
 use super::{field_error, secrets, FieldErrors, Secrets, WriteError};
 use crate::auth::password::Hasher;
@@ -51,12 +51,7 @@ pub fn prepare_update(
     body: Map<String, Value>,
     request: &RequestInfo,
 ) -> Result<Update, WriteError> {
-    if collection.is_view() {
-        return Err(WriteError::Unsupported("Unsupported collection type."));
-    }
-    if !request.superuser && collection.rules.update.is_none() {
-        return Err(RecordsError::SuperusersOnly.into());
-    }
+    check_writable(collection, &collection.rules.update, request)?;
     let mut auth = None;
     if collection.is_auth() {
         let mut errors = FieldErrors::new();
