@@ -21,6 +21,29 @@ pub struct Mail {
     pub html: String,
 }
 
+impl Mail {
+    /// A mail to `to` from a `{subject, body}` template of a collection's auth options
+    /// (`None` or missing keys: empty), rendered for the app.
+    pub fn from_template(
+        to: String,
+        template: Option<&serde_json::Value>,
+        app: (&str, &str),
+        extra: &[(&str, &str)],
+    ) -> Mail {
+        let text = |k: &str| {
+            template
+                .and_then(|t| t.get(k))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+        };
+        Mail {
+            to,
+            subject: render(text("subject"), app.0, app.1, extra),
+            html: render(text("body"), app.0, app.1, extra),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Mailer(Arc<Inner>);
 

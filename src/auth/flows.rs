@@ -23,7 +23,7 @@ use super::records::{load, AuthRecords, Purpose, StoredAuth};
 use super::token::{self, Claims};
 use super::{is_valid_email, AuthError, SUPERUSERS_ID};
 use crate::db::external_auths;
-use crate::mail::{render, Mail};
+use crate::mail::Mail;
 use crate::schema::{quote_ident as q, Collection};
 use crate::util::random_string;
 
@@ -187,28 +187,16 @@ impl AuthRecords {
         let template = collection
             .auth
             .as_ref()
-            .and_then(|a| a.get(purpose.template()))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let text = |k: &str| {
-            template
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
+            .and_then(|a| a.get(purpose.template()));
         let email = stored.email().to_owned();
         let extra = [
             ("TOKEN", token),
             ("RECORD:email", email.as_str()),
             ("RECORD:id", stored.id()),
         ];
-        let (name, url) = (&self.app.0, &self.app.1);
-        self.mailer.send_later(Mail {
-            to: to.to_owned(),
-            subject: render(&text("subject"), name, url, &extra),
-            html: render(&text("body"), name, url, &extra),
-        });
+        let app = (self.app.0.as_str(), self.app.1.as_str());
+        self.mailer
+            .send_later(Mail::from_template(to.to_owned(), template, app, &extra));
     }
 
     async fn find_by_email(

@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::records::{AuthRecords, StoredAuth};
 use super::{is_valid_email, token, AuthError};
-use crate::mail::{render, Mail};
+use crate::mail::Mail;
 use crate::schema::{quote_ident as q, Collection};
 use crate::util::{new_id, now_string, random_string};
 
@@ -117,27 +117,14 @@ impl AuthRecords {
             token::now_unix() + duration,
         );
         let to = row.5.clone();
-        let template = option(collection, &["otp", "emailTemplate"])
-            .cloned()
-            .unwrap_or(Value::Null);
-        let text = |k: &str| {
-            template
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
+        let template = option(collection, &["otp", "emailTemplate"]);
         let extra = [
             ("OTP", code.as_str()),
             ("OTP_ID", otp_id.as_str()),
             ("RECORD:email", to.as_str()),
         ];
-        let (name, url) = (&self.app.0, &self.app.1);
-        let mail = Mail {
-            to: to.clone(),
-            subject: render(&text("subject"), name, url, &extra),
-            html: render(&text("body"), name, url, &extra),
-        };
+        let app = (self.app.0.as_str(), self.app.1.as_str());
+        let mail = Mail::from_template(to.clone(), template, app, &extra);
         // SECURITY: store and mail in the background. Waiting for the write (a commit)
         // made known emails answer measurably slower than unknown ones.
         let (db, mailer) = (self.db.clone(), self.mailer.clone());

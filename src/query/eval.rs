@@ -96,6 +96,19 @@ struct Operand_ {
 }
 
 impl Operand_ {
+    /// One value read from the record (not a literal).
+    fn column(v: SqlV, not_null: bool, affinity: Affinity) -> Self {
+        Self {
+            values: vec![v],
+            multi: false,
+            key: None,
+            not_null,
+            affinity,
+            literal_text: None,
+            literal: false,
+        }
+    }
+
     fn one(v: SqlV, literal: bool) -> Self {
         let not_null = literal && v != SqlV::Null;
         Self {
@@ -467,15 +480,7 @@ fn identifier(id: &Identifier, t: &Target<'_>) -> Result<Operand_, EvalError> {
         } else {
             Affinity::Text
         };
-        let out = Operand_ {
-            values: vec![v],
-            multi: false,
-            key: None,
-            not_null,
-            affinity,
-            literal_text: None,
-            literal: false,
-        };
+        let out = Operand_::column(v, not_null, affinity);
         return modify(out, id, None);
     }
     let f = c
@@ -501,28 +506,12 @@ fn identifier(id: &Identifier, t: &Target<'_>) -> Result<Operand_, EvalError> {
     };
     let not_null = !matches!(&f.kind, FieldKind::Relation(r) if !r.multiple);
     if id.path.len() == 1 {
-        let out = Operand_ {
-            values: vec![stored],
-            multi: false,
-            key: None,
-            not_null,
-            affinity,
-            literal_text: None,
-            literal: false,
-        };
+        let out = Operand_::column(stored, not_null, affinity);
         return modify(out, id, Some(&f.kind));
     }
     match &f.kind {
         FieldKind::Relation(r) if !r.multiple && id.path.len() == 2 && id.path[1] == "id" => {
-            let out = Operand_ {
-                values: vec![stored],
-                multi: false,
-                key: None,
-                not_null: false,
-                affinity,
-                literal_text: None,
-                literal: false,
-            };
+            let out = Operand_::column(stored, false, affinity);
             modify(out, id, None)
         }
         FieldKind::Object | FieldKind::Json | FieldKind::Array => {
@@ -535,15 +524,7 @@ fn identifier(id: &Identifier, t: &Target<'_>) -> Result<Operand_, EvalError> {
                 });
             }
             let v = cur.map_or(SqlV::Null, json_sql);
-            let out = Operand_ {
-                values: vec![v],
-                multi: false,
-                key: None,
-                not_null: false,
-                affinity: Affinity::None,
-                literal_text: None,
-                literal: false,
-            };
+            let out = Operand_::column(v, false, Affinity::None);
             modify(out, id, None)
         }
         _ => Err(EvalError::Unsupported(id.raw.clone())),

@@ -203,13 +203,8 @@ impl Broker {
             }
         }
         let mut clients = self.clients();
-        let client = clients
-            .get_mut(client_id)
-            .ok_or(RealtimeError::UnknownClient)?;
         // SECURITY: a client id alone must not let another machine steer the stream.
-        if client.ip != ip {
-            return Err(RealtimeError::AddressMismatch);
-        }
+        let client = client_at(&mut clients, client_id, ip)?;
         // SECURITY: once bound, the stream's events are checked against that record;
         // nobody else may change what it receives.
         if let Some(bound) = &client.auth {
@@ -270,13 +265,8 @@ impl Broker {
     ) -> Result<(), RealtimeError> {
         let data: Arc<str> = Arc::from(data.to_string());
         let mut clients = self.clients();
-        let client = clients
-            .get_mut(client_id)
-            .ok_or(RealtimeError::UnknownClient)?;
         // SECURITY: the code goes only to a stream opened from the same address.
-        if client.ip != ip {
-            return Err(RealtimeError::AddressMismatch);
-        }
+        let client = client_at(&mut clients, client_id, ip)?;
         let (matching, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut client.subscriptions)
             .into_iter()
             .partition(|s| s.topic() == topic);
@@ -343,6 +333,21 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.broker.remove(&self.id, self.serial);
     }
+}
+
+/// Client `client_id`, only when `ip` is the address its stream was opened from.
+fn client_at<'a>(
+    clients: &'a mut HashMap<Arc<str>, Client>,
+    client_id: &str,
+    ip: &str,
+) -> Result<&'a mut Client, RealtimeError> {
+    let client = clients
+        .get_mut(client_id)
+        .ok_or(RealtimeError::UnknownClient)?;
+    if client.ip != ip {
+        return Err(RealtimeError::AddressMismatch);
+    }
+    Ok(client)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
-use super::input::{apply_modifiers, check_id, normalize};
+use super::input::{check_id, field_value};
 use super::persist::{insert_row, missing_relations, not_unique, TOKEN_KEY_LEN};
 use super::rules::{check_writable, is_manager, manage_rule, rule_sql, Manage};
 use super::validate::{check_bool, check_email, check_password, mismatch, validate};
@@ -69,15 +69,10 @@ pub fn prepare_create(
             _ => {
                 let start = given
                     .unwrap_or_else(|| f.default.clone().unwrap_or_else(|| f.kind.zero_value()));
-                match apply_modifiers(&f.kind, &f.name, start, body)
-                    .and_then(|v| normalize(&f.kind, v))
-                {
-                    Ok(v) => v,
-                    Err(e) => {
-                        errors.insert(f.name.clone(), e);
-                        continue;
-                    }
-                }
+                let Some(v) = field_value(f, start, body, &mut errors) else {
+                    continue;
+                };
+                v
             }
         };
         record.insert(f.name.clone(), value);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 
+use super::persist::select_by_id;
 use super::rules::{check_writable, rule_sql};
 use super::WriteError;
 use crate::db::Db;
@@ -43,15 +44,7 @@ impl Delete {
     /// when they cascade.
     pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
         let (snapshot, collection, id) = (&self.snapshot, &self.collection, &self.id);
-        let mut sql = format!(
-            "SELECT 1 FROM {} AS _m WHERE _m.\"id\" = ?",
-            q(&collection.name)
-        );
-        let mut params = vec![SqlValue::Text(id.clone())];
-        if let Some((cond, p)) = &self.rule {
-            sql.push_str(&format!(" AND {cond}"));
-            params.extend(p.iter().cloned());
-        }
+        let (sql, params) = select_by_id("1", collection, id, &self.rule);
         let exists = conn
             .prepare_cached(&sql)?
             .exists(rusqlite::params_from_iter(params.iter()))?;

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::field_error;
-use crate::schema::field::FieldKind;
+use super::{field_error, FieldErrors};
+use crate::schema::field::{Field, FieldKind};
 use crate::util::normalize_datetime;
 
 /// `id`: 15 lowercase alphanumerics, as PocketBase generates them.
@@ -99,6 +99,23 @@ pub(super) fn apply_modifiers(
         }
     }
     Ok(current)
+}
+
+/// `start` with the modifiers of `body` applied, normalised; `None` when that fails, with
+/// the field's error recorded.
+pub(super) fn field_value(
+    f: &Field,
+    start: Value,
+    body: &Map<String, Value>,
+    errors: &mut FieldErrors,
+) -> Option<Value> {
+    match apply_modifiers(&f.kind, &f.name, start, body).and_then(|v| normalize(&f.kind, v)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.insert(f.name.clone(), e);
+            None
+        }
+    }
 }
 
 /// PocketBase's normalisations: a single relation given as an array keeps its last id,

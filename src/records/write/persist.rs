@@ -110,6 +110,26 @@ pub(super) fn insert_row(
     Ok(())
 }
 
+/// `SELECT <what> FROM <collection> AS _m WHERE _m."id" = ?`, narrowed by the compiled
+/// `rule` when there is one.
+pub(super) fn select_by_id(
+    what: &str,
+    collection: &Collection,
+    id: &str,
+    rule: &Option<(String, Vec<SqlValue>)>,
+) -> (String, Vec<SqlValue>) {
+    let mut sql = format!(
+        "SELECT {what} FROM {} AS _m WHERE _m.\"id\" = ?",
+        q(&collection.name)
+    );
+    let mut params = vec![SqlValue::Text(id.to_owned())];
+    if let Some((cond, p)) = rule {
+        sql.push_str(&format!(" AND {cond}"));
+        params.extend(p.iter().cloned());
+    }
+    (sql, params)
+}
+
 /// Length of a generated `tokenKey`.
 pub(super) const TOKEN_KEY_LEN: usize = 50;
 

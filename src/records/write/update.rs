@@ -7,8 +7,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
-use super::input::{apply_modifiers, normalize};
-use super::persist::{missing_relations, not_unique, TOKEN_KEY_LEN};
+use super::input::field_value;
+use super::persist::{missing_relations, not_unique, select_by_id, TOKEN_KEY_LEN};
 use super::rules::{check_writable, is_manager, manage_rule, rule_sql, Manage};
 use super::validate::{check_bool, check_email, check_password, mismatch, validate};
 use super::{field_error, secrets, FieldErrors, Secrets, WriteError};
@@ -176,15 +176,7 @@ impl Update {
     /// and write the changed columns.
     pub fn run(&self, conn: &Connection) -> Result<(), WriteError> {
         let (collection, body, id) = (&self.collection, &self.body, &self.id);
-        let mut sql = format!(
-            "SELECT _m.* FROM {} AS _m WHERE _m.\"id\" = ?",
-            q(&collection.name)
-        );
-        let mut params = vec![SqlValue::Text(id.clone())];
-        if let Some((cond, p)) = &self.rule {
-            sql.push_str(&format!(" AND {cond}"));
-            params.extend(p.iter().cloned());
-        }
+        let (sql, params) = select_by_id("_m.*", collection, id, &self.rule);
         let mut stmt = conn.prepare_cached(&sql)?;
         let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
@@ -226,15 +218,10 @@ impl Update {
                         .get(&f.name)
                         .cloned()
                         .unwrap_or_else(|| stored.get(&f.name).cloned().unwrap_or(Value::Null));
-                    match apply_modifiers(&f.kind, &f.name, start, body)
-                        .and_then(|v| normalize(&f.kind, v))
-                    {
-                        Ok(v) => v,
-                        Err(e) => {
-                            errors.insert(f.name.clone(), e);
-                            continue;
-                        }
-                    }
+                    let Some(v) = field_value(f, start, body, &mut errors) else {
+                        continue;
+                    };
+                    v
                 }
             };
             changed.push((f.name.clone(), value));
