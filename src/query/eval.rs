@@ -109,6 +109,19 @@ impl Operand_ {
         }
     }
 
+    /// The values of a multi-valued path `id` (`:each`, a JSON array of the body).
+    fn each(values: Vec<SqlV>, id: &Identifier) -> Self {
+        Self {
+            values,
+            multi: true,
+            key: Some(id.raw.clone()),
+            not_null: false,
+            affinity: Affinity::None,
+            literal_text: None,
+            literal: false,
+        }
+    }
+
     fn one(v: SqlV, literal: bool) -> Self {
         let not_null = literal && v != SqlV::Null;
         Self {
@@ -581,15 +594,7 @@ fn modify(
                     }
                 }
             }
-            Ok(Operand_ {
-                values: out,
-                multi: true,
-                key: Some(id.raw.clone()),
-                not_null: false,
-                affinity: Affinity::None,
-                literal_text: None,
-                literal: false,
-            })
+            Ok(Operand_::each(out, id))
         }
         other => Err(EvalError::Invalid(format!(
             "modifier :{other} is not valid here"
@@ -659,15 +664,7 @@ fn request_value(id: &Identifier, t: &Target<'_>) -> Result<Operand_, EvalError>
                         Some(Value::Null) | None => Vec::new(),
                         Some(other) => vec![json_sql(other)],
                     };
-                    return Ok(Operand_ {
-                        values: items,
-                        multi: true,
-                        key: Some(id.raw.clone()),
-                        not_null: false,
-                        affinity: Affinity::None,
-                        literal_text: None,
-                        literal: false,
-                    });
+                    return Ok(Operand_::each(items, id));
                 }
                 Some("changed") => {
                     let Some(submitted) = submitted else {

@@ -158,7 +158,9 @@ fn guests_get_collections_they_can_reach_without_hidden_fields() {
     assert_references_resolve(&doc);
 }
 
-/// Every auth endpoint of a user auth collection, as a path under it.
+/// Every auth endpoint of a user auth collection, as a path under it. Written out, not
+/// taken from `api::ratelimit`'s list: this is the contract the document is checked against
+/// (and it has `auth-methods` and `impersonate/{id}`, which are not rate limited).
 const AUTH_ACTIONS: [&str; 13] = [
     "auth-with-password",
     "request-otp",
