@@ -517,8 +517,19 @@ fn identifier(id: &Identifier, t: &Target<'_>) -> Result<Operand_, EvalError> {
         FieldKind::Integer | FieldKind::Bool | FieldKind::Number => Affinity::Numeric,
         _ => Affinity::Text,
     };
-    let not_null = !matches!(&f.kind, FieldKind::Relation(r) if !r.multiple);
+    let mut not_null = !matches!(&f.kind, FieldKind::Relation(r) if !r.multiple);
     if id.path.len() == 1 {
+        // As the compiler: JSON `null` in an object/JSON property compares as NULL.
+        let json_null =
+            matches!(f.kind, FieldKind::Object | FieldKind::Json) && id.modifier.is_none();
+        let stored = if json_null && raw.is_null() {
+            SqlV::Null
+        } else {
+            stored
+        };
+        not_null &= !json_null;
+        // `NULLIF(column, 'null')` is an expression: it has no column affinity.
+        let affinity = if json_null { Affinity::None } else { affinity };
         let out = Operand_::column(stored, not_null, affinity);
         return modify(out, id, Some(&f.kind));
     }

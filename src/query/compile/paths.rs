@@ -122,10 +122,20 @@ impl Compiler<'_> {
             }
             let column = column(alias, &f.name);
             if is_last {
-                let mut v = Value_::scalar(column, Vec::new(), false);
+                // A JSON property holding JSON `null` (or never set) is `null` in a
+                // comparison (API.md Part B §3.2); its modifiers still see the JSON text.
+                let json_null =
+                    matches!(f.kind, FieldKind::Object | FieldKind::Json) && id.modifier.is_none();
+                let sql = if json_null {
+                    format!("NULLIF({column}, 'null')")
+                } else {
+                    column
+                };
+                let mut v = Value_::scalar(sql, Vec::new(), false);
                 v.joins = joins;
                 v.multi = multi;
                 v.not_null = alias == self.scope.alias
+                    && !json_null
                     && !matches!(&f.kind, FieldKind::Relation(r) if !r.multiple);
                 return self.modify(v, id, Some(&f.kind));
             }

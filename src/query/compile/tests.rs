@@ -26,7 +26,8 @@ fn fixture_on(conn: Connection) -> (Connection, Snapshot) {
             "tags": {"type": "array", "items": {"type": "string"}}, "meta": {"type": "object"},
             "author": {"type": "string", "x-relation": {"collection": "users"}},
             "labels": {"type": "array", "items": {"type": "string"}, "x-relation": {"collection": "tags"}},
-            "internal": {"type": "string", "x-hidden": true}
+            "internal": {"type": "string", "x-hidden": true},
+            "due": {"type": "string", "format": "date-time"}, "extra": {}
         }}}),
         json!({"name": "tasks", "schema": {"type": "object", "properties": {
             "title": {"type": "string"}, "priority": {"type": "integer"},
@@ -211,6 +212,17 @@ fn pocketbase_semantics_on_real_rows() {
         ("posts", "title !~ 'o'", &["p3"]),
         ("posts", "author = ''", &["p3"]),
         ("posts", "author = null", &["p3"]),
+        // An unset date is both null and ""; a JSON null (or unset) object is null.
+        (
+            "posts",
+            "due = null && due = '' && meta = null",
+            &["p2", "p3"],
+        ),
+        ("posts", "due != null", &[]),
+        ("posts", "meta = null", &["p2", "p3"]),
+        ("posts", "meta != null", &["p1"]),
+        ("posts", "meta.k = null", &["p2", "p3"]),
+        ("posts", "extra = null", &["p1", "p2", "p3"]),
         ("posts", "author != ''", &["p1", "p2"]),
         ("posts", "published = true", &["p1", "p3"]),
         ("posts", "published = false && views > 500", &["p2"]),

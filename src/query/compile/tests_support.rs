@@ -25,9 +25,10 @@ pub fn shared() -> Shared {
     let f = FIXTURE.get_or_init(|| {
         let (conn, snap) = super::tests::fixture_pub();
         conn.execute_batch(
-            r#"INSERT INTO posts (id, title, views, published, tags, meta, author, created) VALUES
-                    ('p4', '', -1, 0, '["a","c",""]', '{"k":[10,"x"]}', 'bob000000000000', ''),
-                    ('p5', 'hello', 2, 1, '["b"]', '{"k":[]}', NULL, '2025-01-01 00:00:00.000Z')"#,
+            r#"INSERT INTO posts (id, title, views, published, tags, meta, author, created, due, extra) VALUES
+                    ('p4', '', -1, 0, '["a","c",""]', '{"k":[10,"x"]}', 'bob000000000000', '', '2025-01-01 00:00:00.000Z', '{"a":1}'),
+                    ('p5', 'hello', 2, 1, '["b"]', '{"k":[]}', NULL, '2025-01-01 00:00:00.000Z', '', '""');
+               UPDATE posts SET extra = '[]' WHERE id = 'p1'"#,
         )
         .unwrap();
         let posts = snap.get("posts").unwrap().clone();
