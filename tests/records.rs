@@ -337,7 +337,7 @@ async fn create_validates_applies_defaults_and_answers_the_record() {
         .await;
     assert_eq!(
         too_long.body["data"]["title"]["code"],
-        "validation_length_out_of_range"
+        "validation_max_text_constraint"
     );
     let ghost = app
         .post(

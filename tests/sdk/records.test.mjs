@@ -82,6 +82,21 @@ test("validation errors carry field data", async () => {
     assert.equal(err.response.message, "Failed to create record.");
     assert.equal(err.response.data.title.code, "validation_required");
     assert.equal(err.response.data.views.code, "validation_min_number_constraint");
+    assert.deepEqual(err.response.data.views.params, { min: 0 });
+    return true;
+  });
+  // Code written against PocketBase switches on these: the same codes, messages and params.
+  await assert.rejects(guest.collection("notes").create({ title: "x".repeat(51), views: 1.5 }), (err) => {
+    assert.ok(err instanceof ClientResponseError);
+    assert.deepEqual(err.data.data.title, {
+      code: "validation_max_text_constraint",
+      message: "Must be no more than 50 character(s).",
+      params: { max: 50 },
+    });
+    assert.deepEqual(err.response.data.views, {
+      code: "validation_only_int_constraint",
+      message: "Decimal numbers are not allowed.",
+    });
     return true;
   });
 });
