@@ -20,6 +20,9 @@
 //!   (create, update, delete, batch) checked and run in one write transaction.
 //! - [`realtime`]: the broker of realtime clients: subscriptions, bound auth, bounded
 //!   per-client queues, delivery by topic (the SSE framing lives in `api`).
+//! - [`files`]: stored files of `x-file` properties: names and keys, content sniffing,
+//!   uploads to disk, the `object_store` backend (local or S3), thumbnails, and the
+//!   `_files_queue` of files no record names any more.
 //! - [`mail`]: outgoing mail and its templates: SMTP when configured, else the log.
 //! - [`api`]: thin HTTP handlers and `api/error.rs`, the only HTTP error mapping.
 //! - [`admin`]: the embedded admin dashboard served at `/_/`.
@@ -28,7 +31,8 @@
 //! # Dependencies
 //! Arrows run one way, top to bottom; a module imports only from the rows below it:
 //! - `main` → `cli` → `server` → `api`, `admin` → `state`
-//! - `state` → services: `records`, `auth`, `collections`, `realtime`, plus `ratelimit`, `mail`
+//! - `state` → services: `records`, `auth`, `collections`, `realtime`, `files`, plus `ratelimit`, `mail`
+//! - `records` → `files` (names, keys and the queue's SQL in a record's transaction)
 //! - services → `schema`, `query`, `db`; `query` → `schema`; `db` → `query::functions`
 //!   (registered on every connection); everything → `config`, `util`
 //!
@@ -43,6 +47,7 @@ pub mod cli;
 pub mod collections;
 pub mod config;
 pub mod db;
+pub mod files;
 pub mod mail;
 pub mod query;
 pub mod ratelimit;

@@ -123,7 +123,13 @@ pub fn app(state: AppState, routes: Router<AppState>) -> Router {
     let compress_when = SizeAbove::new(1024)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
-        .and(NotForContentType::SSE);
+        .and(NotForContentType::SSE)
+        // Stored files: served byte-exact, so `Range` and `Content-Length` hold.
+        .and(
+            |_: StatusCode, _: http::Version, h: &http::HeaderMap, _: &http::Extensions| {
+                !h.contains_key(http::header::ACCEPT_RANGES)
+            },
+        );
     // Compression is outermost so the middleware below it (error shape, `fields`) sees
     // plain bodies.
     let layers = ServiceBuilder::new()

@@ -21,6 +21,7 @@ struct Inner {
     auth_records: AuthRecords,
     limiter: crate::ratelimit::Limiter,
     realtime: crate::realtime::Broker,
+    files: Arc<crate::files::Files>,
 }
 
 impl AppState {
@@ -51,7 +52,11 @@ impl AppState {
             config.app_name.clone(),
             config.app_url.clone(),
         );
+        let files = crate::files::Files::new(data.clone(), &config.dir)?;
+        files.load_settings().await?;
+        files.spawn_worker();
         Ok(Self(Arc::new(Inner {
+            files,
             data,
             aux,
             collections,
@@ -98,8 +103,14 @@ impl AppState {
         &self.0.superusers
     }
 
+    /// Stored files: uploads, downloads, the removal queue.
+    pub fn files(&self) -> &Arc<crate::files::Files> {
+        &self.0.files
+    }
+
     /// Finish queued writes and checkpoint both databases.
     pub async fn close(&self) {
+        self.0.files.close();
         self.0.data.close().await;
         self.0.aux.close().await;
     }

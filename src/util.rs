@@ -15,9 +15,14 @@ pub fn format_datetime(t: DateTime<Utc>) -> String {
 
 /// A record id: 15 characters of `[a-z0-9]`.
 pub fn new_id() -> String {
+    random_lower(15)
+}
+
+/// `len` random characters of `[a-z0-9]` (record ids, stored file name suffixes).
+pub fn random_lower(len: usize) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..15)
+    (0..len)
         .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
         .collect()
 }

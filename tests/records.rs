@@ -756,7 +756,6 @@ async fn form_bodies_infer_values_and_merge_json_payloads() {
         (m.body["views"].clone(), m.body["tags"].clone()),
         (json!(3), json!(["x", "y"]))
     );
-    // File parts are not accepted yet: a clear 400, nothing written.
     let file = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"cover\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\nPNG\r\n--{boundary}--\r\n"
     );
@@ -773,8 +772,9 @@ async fn form_bodies_infer_values_and_merge_json_payloads() {
                 .unwrap(),
         )
         .await;
+    // A file part for a property that is not a file property: a clear 400 naming it.
     assert_error_shape(&f, 400);
-    assert_eq!(f.body["message"], "File uploads are not supported yet.");
+    assert_eq!(f.body["data"]["cover"]["code"], "validation_unknown_field");
     // Passwords sent as forms stay strings for auth endpoints (no inference there).
     let login = app
         .send(

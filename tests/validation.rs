@@ -149,7 +149,11 @@ fn cases(users: &[String]) -> Vec<(Value, &'static str, Value)> {
 /// The Keelbase codes for keywords PocketBase has no option for (README).
 fn keelbase_cases() -> Vec<(Value, &'static str, &'static str)> {
     vec![
-        (json!({"above": -1}), "above", "validation_min_number_constraint"),
+        (
+            json!({"above": -1}),
+            "above",
+            "validation_min_number_constraint",
+        ),
         (
             json!({"labels": ["a", "a"]}),
             "labels",
@@ -158,7 +162,11 @@ fn keelbase_cases() -> Vec<(Value, &'static str, &'static str)> {
         (json!({"even": 3}), "even", "validation_invalid_value"),
         (json!({"flag": "yes"}), "flag", "validation_invalid_type"),
         (json!({"title": 12345}), "title", "validation_invalid_type"),
-        (json!({"when": "yesterday"}), "when", "validation_invalid_date"),
+        (
+            json!({"when": "yesterday"}),
+            "when",
+            "validation_invalid_date",
+        ),
     ]
 }
 
@@ -191,7 +199,11 @@ async fn each_keyword_answers_pocketbases_code_message_and_params() {
     }
     // `required` keeps its JSON Schema meaning (API.md Part A): present, even if blank.
     let missing = app
-        .post("/api/collections/things/records", json!({"title": "abc"}), None)
+        .post(
+            "/api/collections/things/records",
+            json!({"title": "abc"}),
+            None,
+        )
         .await;
     assert_eq!(
         missing.body["data"]["name"],
@@ -204,19 +216,28 @@ async fn each_keyword_answers_pocketbases_code_message_and_params() {
 
     // The same on update, and the record is left as it was.
     let ok = app
-        .post("/api/collections/things/records", json!({"name": "ok", "title": "fine"}), None)
+        .post(
+            "/api/collections/things/records",
+            json!({"name": "ok", "title": "fine"}),
+            None,
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     let id = ok.body["id"].as_str().unwrap();
     let uri = format!("/api/collections/things/records/{id}");
     for (body, field, error) in cases(&users) {
-        let a = app.json(Method::PATCH, &uri, Some(body.clone()), None).await;
+        let a = app
+            .json(Method::PATCH, &uri, Some(body.clone()), None)
+            .await;
         assert_error_shape(&a, 400);
         assert_eq!(a.body["message"], "Failed to update record.", "{body}");
         assert_eq!(a.body["data"][field], error, "update {body}: {}", a.body);
     }
     let after = app.get(&uri, None).await;
-    assert_eq!((after.body["name"].clone(), after.body["title"].clone()), (json!("ok"), json!("fine")));
+    assert_eq!(
+        (after.body["name"].clone(), after.body["title"].clone()),
+        (json!("ok"), json!("fine"))
+    );
 }
 
 #[tokio::test]
@@ -286,7 +307,10 @@ async fn an_unset_date_and_a_json_null_equal_null() {
         )
     };
     let a = app
-        .get(&filter(r#"publishedAt = null && publishedAt = "" && meta = null"#), Some(&token))
+        .get(
+            &filter(r#"publishedAt = null && publishedAt = "" && meta = null"#),
+            Some(&token),
+        )
         .await;
     assert_eq!(titles(&a), ["bare"]);
     let a = app.get(&filter("publishedAt != null"), Some(&token)).await;
@@ -294,7 +318,9 @@ async fn an_unset_date_and_a_json_null_equal_null() {
     let a = app.get(&filter("meta.a = null"), Some(&token)).await;
     assert_eq!(titles(&a), ["bare", "both", "dated"], "unset and JSON null");
     // The same through a rule, for a guest.
-    let a = app.get("/api/collections/articles/records?sort=title", None).await;
+    let a = app
+        .get("/api/collections/articles/records?sort=title", None)
+        .await;
     assert_eq!(titles(&a), ["bare"]);
 }
 

@@ -60,7 +60,7 @@ fn push(map: &mut Map<String, Value>, key: String, value: Value) {
 
 /// Build both views of a form: raw strings, and inferred values; `@jsonPayload` objects are
 /// merged over both.
-fn form_body(pairs: Vec<(String, String)>, payloads: Vec<Map<String, Value>>) -> Body {
+pub(super) fn form_body(pairs: Vec<(String, String)>, payloads: Vec<Map<String, Value>>) -> Body {
     let mut raw = Map::new();
     let mut inferred = Map::new();
     for (k, v) in pairs {
@@ -111,7 +111,9 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             {
                 let name = field.name().unwrap_or("").to_owned();
                 if field.file_name().is_some() {
-                    return Err(ApiError::bad_request("File uploads are not supported yet."));
+                    return Err(ApiError::bad_request(
+                        "Files are accepted only by record create and update requests.",
+                    ));
                 }
                 let text = field
                     .text()

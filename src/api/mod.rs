@@ -15,6 +15,7 @@ pub mod collections;
 pub mod error;
 pub mod extract;
 pub mod fields;
+pub mod files;
 pub mod health;
 pub mod install;
 pub mod list;
@@ -22,7 +23,9 @@ pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
 pub mod realtime;
+pub mod record_body;
 pub mod records;
+pub mod settings;
 
 use axum::Router;
 
@@ -37,6 +40,8 @@ pub fn router(config: &crate::config::Config) -> Router<AppState> {
         .merge(install::router())
         .merge(collections::router())
         .merge(records::router())
+        .merge(files::router())
+        .merge(settings::router())
         .merge(realtime::router())
         .merge(openapi::router())
 }

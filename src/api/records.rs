@@ -1,6 +1,6 @@
 //! `/api/collections/{collection}/records`: list and view (API.md Part B §1.2–§1.3).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -8,8 +8,9 @@ use axum::{Json, Router};
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::extract::{Auth, Body};
+use super::extract::Auth;
 use super::list::ListParams;
+use super::record_body::RecordBody;
 use crate::query::{AuthRecord, RequestInfo};
 use crate::records::write::{self, WriteError};
 use crate::records::{self, ListQuery, RecordsError};
@@ -17,6 +18,8 @@ use crate::schema::Collection;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
+    // Creates and updates may carry files: [`RecordBody`] applies the limits itself
+    // (`maxSize` per file while streaming, `body_limit` to everything else).
     Router::new()
         .route(
             "/api/collections/{collection}/records",
@@ -26,6 +29,15 @@ pub fn router() -> Router<AppState> {
             "/api/collections/{collection}/records/{id}",
             get(view_record).patch(update_record).delete(delete_record),
         )
+        .layer(DefaultBodyLimit::disable())
+}
+
+fn stores(state: &AppState) -> write::Stores<'_> {
+    write::Stores {
+        db: state.data(),
+        hasher: state.auth_records().hasher(),
+        files: state.files(),
+    }
 }
 
 /// A write failure, with the action's message ("Failed to create record.").
@@ -43,6 +55,18 @@ pub(super) fn write_error(e: WriteError, failed: &'static str) -> ApiError {
         WriteError::Referenced => ApiError::bad_request(
             "Failed to delete record. Make sure that the record is not part of a required relation reference.",
         ),
+        WriteError::Storage(e) => {
+            tracing::error!(error = %e, "storing uploaded files failed");
+            match e {
+                crate::files::StageError::Storage(crate::files::StoreError::Io(io)) => {
+                    super::record_body::storage_error(io)
+                }
+                _ => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Failed to store the uploaded files.",
+                ),
+            }
+        }
     }
 }
 
@@ -79,17 +103,17 @@ async fn create_record(
     State(state): State<AppState>,
     Path(key): Path<String>,
     Info(mut info): Info,
-    body: Body,
+    RecordBody { body, uploads }: RecordBody,
 ) -> Result<Response, ApiError> {
     let c = collection(&state, &key)?;
     let data = body.record_data();
     info.body = data.clone();
     let created = write::create(
-        state.data(),
-        state.auth_records().hasher(),
+        stores(&state),
         state.collections().snapshot(),
         c.clone(),
         data,
+        uploads,
         info.clone(),
     )
     .await
@@ -104,18 +128,18 @@ async fn update_record(
     State(state): State<AppState>,
     Path((key, id)): Path<(String, String)>,
     Info(mut info): Info,
-    body: Body,
+    RecordBody { body, uploads }: RecordBody,
 ) -> Result<Response, ApiError> {
     let c = collection(&state, &key)?;
     let data = body.record_data();
     info.body = data.clone();
     write::update(
-        state.data(),
-        state.auth_records().hasher(),
+        stores(&state),
         state.collections().snapshot(),
         c.clone(),
         id.clone(),
         data,
+        uploads,
         info.clone(),
     )
     .await
@@ -132,6 +156,8 @@ async fn delete_record(
     write::delete(state.data(), state.collections().snapshot(), c, id, info)
         .await
         .map_err(|e| write_error(e, "Failed to delete record."))?;
+    // The delete queued the record's files (and any cascaded record's).
+    state.files().kick();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -28,6 +28,8 @@ use crate::schema::{quote_ident as q, Collection, Registry};
 
 /// `authToken.duration` when the options carry none (PocketBase's `users` default).
 const DEFAULT_AUTH_SECS: i64 = 432_000;
+/// Lifetime of a file token when the collection does not say (PocketBase: 180 s).
+pub const DEFAULT_FILE_SECS: i64 = 180;
 
 /// A caller authenticated with a record of a user auth collection.
 #[derive(Clone, Debug)]
@@ -197,8 +199,9 @@ impl AuthRecords {
         &self.hasher
     }
 
-    fn signing_key(collection: &Collection, token_key: &str) -> Option<Vec<u8>> {
-        let secret = collection.token_secret("authToken")?;
+    /// `tokenKey` + the collection's secret for tokens of `kind` (`auth` or `file`).
+    fn signing_key(collection: &Collection, kind: &str, token_key: &str) -> Option<Vec<u8>> {
+        let secret = collection.token_secret(secret_name(kind)?)?;
         if token_key.is_empty() || secret.is_empty() {
             return None;
         }
@@ -231,7 +234,7 @@ impl AuthRecords {
             refreshable: Some(refreshable),
             extra: Default::default(),
         };
-        let key = Self::signing_key(collection, &stored.token_key).ok_or_else(|| {
+        let key = Self::signing_key(collection, "auth", &stored.token_key).ok_or_else(|| {
             AuthError::Internal(format!(
                 "auth collection {} has no token secret",
                 collection.name
@@ -240,13 +243,70 @@ impl AuthRecords {
         Ok(token::sign(&claims, &key))
     }
 
+    /// A file token for record `stored` (API.md §6.4): `fileToken.duration` seconds
+    /// (default 180), signed with the `fileToken` secret.
+    pub fn issue_file_token(
+        collection: &Collection,
+        stored: &StoredAuth,
+    ) -> Result<String, AuthError> {
+        let duration = collection
+            .auth
+            .as_ref()
+            .and_then(|a| a.get("fileToken"))
+            .and_then(|t| t.get("duration"))
+            .and_then(Value::as_i64)
+            .filter(|d| *d > 0)
+            .unwrap_or(DEFAULT_FILE_SECS);
+        let claims = Claims {
+            id: stored.id().to_owned(),
+            kind: "file".into(),
+            collection_id: collection.id.clone(),
+            exp: token::now_unix() + duration,
+            refreshable: None,
+            extra: Default::default(),
+        };
+        let key = Self::signing_key(collection, "file", &stored.token_key).ok_or_else(|| {
+            AuthError::Internal(format!(
+                "auth collection {} has no file token secret",
+                collection.name
+            ))
+        })?;
+        Ok(token::sign(&claims, &key))
+    }
+
+    /// A file token for the caller of `session` (its stored token key is read again, so
+    /// a token revoked since cannot mint one).
+    pub async fn file_token(&self, session: &RecordSession) -> Result<String, AuthError> {
+        let c = session.collection.clone();
+        let id = session.id().to_owned();
+        let stored = self
+            .db
+            .read(move |conn| load(conn, &c, "_m.\"id\" = ?1", &[SqlValue::Text(id)]))
+            .await?
+            .ok_or_else(|| AuthError::Internal("the authenticated record is gone".into()))?;
+        Self::issue_file_token(&session.collection, &stored)
+    }
+
     /// The record an auth token of a user auth collection belongs to; `None` when the
     /// token is not a valid, unexpired auth token of such a collection.
     pub async fn from_token(&self, token: &str) -> Result<Option<RecordSession>, AuthError> {
+        self.verify_token_of_kind(token, "auth").await
+    }
+
+    /// The record a file token (`?token=` of a protected file) belongs to.
+    pub async fn from_file_token(&self, token: &str) -> Result<Option<RecordSession>, AuthError> {
+        self.verify_token_of_kind(token, "file").await
+    }
+
+    async fn verify_token_of_kind(
+        &self,
+        token: &str,
+        kind: &'static str,
+    ) -> Result<Option<RecordSession>, AuthError> {
         let Some(unverified) = token::decode_unverified(token) else {
             return Ok(None);
         };
-        if unverified.claims.kind != "auth" || unverified.claims.collection_id == SUPERUSERS_ID {
+        if unverified.claims.kind != kind || unverified.claims.collection_id == SUPERUSERS_ID {
             return Ok(None);
         }
         let snapshot = self.registry.snapshot();
@@ -266,7 +326,7 @@ impl AuthRecords {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let Some(key) = Self::signing_key(&collection, &stored.token_key) else {
+        let Some(key) = Self::signing_key(&collection, kind, &stored.token_key) else {
             return Ok(None);
         };
         Ok(unverified
@@ -478,5 +538,14 @@ impl AuthRecords {
         self.db
             .read(move |conn| load(conn, &c, "_m.\"id\" = ?1", &[SqlValue::Text(id)]))
             .await
+    }
+}
+
+/// The collection secret that signs tokens of `kind`.
+pub(crate) fn secret_name(kind: &str) -> Option<&'static str> {
+    match kind {
+        "auth" => Some("authToken"),
+        "file" => Some("fileToken"),
+        _ => None,
     }
 }

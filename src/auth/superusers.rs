@@ -52,11 +52,11 @@ impl Superusers {
 
     /// The collection's auth token secret. `None` would mean a broken registry: every token
     /// is then refused (fail closed).
-    fn secret(&self) -> Option<String> {
-        self.registry
-            .snapshot()
-            .get(SUPERUSERS_ID)
-            .and_then(|c| c.token_secret("authToken").map(str::to_owned))
+    fn secret(&self, kind: &str) -> Option<String> {
+        self.registry.snapshot().get(SUPERUSERS_ID).and_then(|c| {
+            c.token_secret(super::records::secret_name(kind)?)
+                .map(str::to_owned)
+        })
     }
 
     pub fn hasher(&self) -> &Hasher {
@@ -154,8 +154,8 @@ impl Superusers {
         }
     }
 
-    fn signing_key(&self, token_key: &str) -> Option<Vec<u8>> {
-        let secret = self.secret()?;
+    fn signing_key(&self, kind: &str, token_key: &str) -> Option<Vec<u8>> {
+        let secret = self.secret(kind)?;
         let mut key = Vec::with_capacity(token_key.len() + secret.len());
         key.extend_from_slice(token_key.as_bytes());
         key.extend_from_slice(secret.as_bytes());
@@ -172,8 +172,24 @@ impl Superusers {
             refreshable: Some(true),
             extra: Default::default(),
         };
-        let key = self.signing_key(&row.token_key).ok_or_else(|| {
+        let key = self.signing_key("auth", &row.token_key).ok_or_else(|| {
             AuthError::Internal("the _superusers collection has no token secret".into())
+        })?;
+        Ok(token::sign(&claims, &key))
+    }
+
+    /// A file token for `row` (protected files, backups downloads; API.md §6.4).
+    pub fn issue_file_token(&self, row: &SuperuserRow) -> Result<String, AuthError> {
+        let claims = Claims {
+            id: row.id.clone(),
+            kind: "file".into(),
+            collection_id: SUPERUSERS_ID.into(),
+            exp: token::now_unix() + super::records::DEFAULT_FILE_SECS,
+            refreshable: None,
+            extra: Default::default(),
+        };
+        let key = self.signing_key("file", &row.token_key).ok_or_else(|| {
+            AuthError::Internal("the _superusers collection has no file token secret".into())
         })?;
         Ok(token::sign(&claims, &key))
     }
@@ -184,10 +200,26 @@ impl Superusers {
         &self,
         token: &str,
     ) -> Result<Option<(SuperuserRow, Claims)>, AuthError> {
+        self.verify_token_of_kind(token, "auth").await
+    }
+
+    /// The superuser a file token belongs to.
+    pub async fn from_file_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<(SuperuserRow, Claims)>, AuthError> {
+        self.verify_token_of_kind(token, "file").await
+    }
+
+    async fn verify_token_of_kind(
+        &self,
+        token: &str,
+        kind: &'static str,
+    ) -> Result<Option<(SuperuserRow, Claims)>, AuthError> {
         let Some(unverified) = token::decode_unverified(token) else {
             return Ok(None);
         };
-        if unverified.claims.kind != "auth" || unverified.claims.collection_id != SUPERUSERS_ID {
+        if unverified.claims.kind != kind || unverified.claims.collection_id != SUPERUSERS_ID {
             return Ok(None);
         }
         let id = unverified.claims.id.clone();
@@ -196,7 +228,7 @@ impl Superusers {
             .read(move |conn| -> Result<_, AuthError> { Ok(repo::find_by_id(conn, &id)?) })
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let Some(key) = self.signing_key(&row.token_key) else {
+        let Some(key) = self.signing_key(kind, &row.token_key) else {
             return Ok(None);
         };
         Ok(unverified
@@ -221,7 +253,7 @@ impl Superusers {
     }
 
     fn install_key(&self) -> Option<String> {
-        self.secret().map(|s| format!("install:{s}"))
+        self.secret("auth").map(|s| format!("install:{s}"))
     }
 
     /// Create the first superuser with an install token. Refused once any superuser exists,

@@ -256,6 +256,53 @@ pub async fn view(
     .await
 }
 
+/// The file property of record `id` that names the stored file `name`, read without
+/// rules: who may download it is the caller's decision (API.md Part B §6.3).
+pub async fn file_field(
+    db: &Db,
+    collection: Arc<Collection>,
+    id: String,
+    name: String,
+) -> Result<Option<String>, RecordsError> {
+    let files: Vec<&crate::schema::field::Field> = collection
+        .fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::File(_)))
+        .collect();
+    if files.is_empty() || collection.is_view() {
+        return Ok(None);
+    }
+    let cols: Vec<String> = files.iter().map(|f| q(&f.name)).collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE \"id\" = ?1",
+        cols.join(", "),
+        q(&collection.name)
+    );
+    let c = collection.clone();
+    db.read(
+        move |conn: &Connection| -> Result<Option<String>, RecordsError> {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query([&id])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            for (i, f) in c
+                .fields
+                .iter()
+                .filter(|f| matches!(f.kind, FieldKind::File(_)))
+                .enumerate()
+            {
+                let v = decode(&f.kind, row.get_ref(i)?);
+                if write::files::names(&v).contains(&name) {
+                    return Ok(Some(f.name.clone()));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .await
+}
+
 /// [`view`] on a connection the caller holds (a batch's write transaction).
 pub fn view_on(
     conn: &Connection,

@@ -153,19 +153,43 @@ fn system_indexes(c: &Collection) -> Vec<(String, String)> {
 /// record deletes its OAuth2 links (`_externalAuths`), whether the delete comes from the
 /// API, a truncate or a relation cascade. A link that outlived its record could attach a
 /// provider account to a later record created with the same id.
+///
+/// Collections with an `x-file` property get a second one: deleting a record queues its
+/// folder of stored files for removal (`_files_queue`, see `files`), in the deleting
+/// transaction, however the delete comes. (It stays when the last file property goes;
+/// it then queues folders that hold nothing, which is harmless.)
 fn system_triggers(c: &Collection) -> Vec<(String, String)> {
-    if !c.is_auth() || c.system {
-        return Vec::new();
+    let mut out = Vec::new();
+    if c.is_view() || c.system {
+        return out;
     }
-    let name = format!("_trg_{}_externalAuths", c.id);
-    let sql = format!(
-        "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {} BEGIN \
-         DELETE FROM _externalAuths WHERE collectionRef = '{}' AND recordRef = OLD.\"id\"; END",
-        q(&name),
-        q(&c.name),
-        c.id.replace('\'', "''")
-    );
-    vec![(name, sql)]
+    let id = c.id.replace('\'', "''");
+    if c.is_auth() {
+        let name = format!("_trg_{}_externalAuths", c.id);
+        let sql = format!(
+            "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {} BEGIN \
+             DELETE FROM _externalAuths WHERE collectionRef = '{id}' AND recordRef = OLD.\"id\"; END",
+            q(&name),
+            q(&c.name),
+        );
+        out.push((name, sql));
+    }
+    if c.fields
+        .iter()
+        .any(|f| matches!(f.kind, FieldKind::File(_)))
+    {
+        let name = format!("_trg_{}_files", c.id);
+        let sql = format!(
+            "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {} BEGIN \
+             INSERT INTO _files_queue (key, kind, created) \
+             VALUES ('{id}/' || OLD.\"id\" || '/', 'delete', strftime('%Y-%m-%d %H:%M:%fZ', 'now')) \
+             ON CONFLICT (key) DO UPDATE SET kind = 'delete'; END",
+            q(&name),
+            q(&c.name),
+        );
+        out.push((name, sql));
+    }
+    out
 }
 
 /// Create the system triggers of `c` that are missing (tables made before they existed).
@@ -285,8 +309,15 @@ pub fn create(
 }
 
 /// Drop the table of a deleted collection (its indexes go with it).
+/// Its stored files are queued for removal in the same transaction (see `files`).
 pub fn drop_table(conn: &Connection, c: &Collection) -> Result<(), SchemaError> {
     conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", q(&c.name)))?;
+    conn.execute(
+        "INSERT INTO _files_queue (key, kind, created) \
+         VALUES (?1, 'delete', strftime('%Y-%m-%d %H:%M:%fZ', 'now')) \
+         ON CONFLICT (key) DO UPDATE SET kind = 'delete'",
+        [format!("{}/", c.id)],
+    )?;
     Ok(())
 }
 

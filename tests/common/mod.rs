@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod s3;
 pub mod smtp;
 
 use std::net::SocketAddr;

@@ -6,14 +6,16 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
+use super::files::{merge_uploads, settle, NewFile};
 use super::input::{check_id, field_value};
 use super::persist::{insert_row, missing_relations, not_unique, TOKEN_KEY_LEN};
 use super::rules::{check_writable, is_manager, manage_rule, rule_sql, Manage};
 use super::validate::{check_bool, check_email, check_password, mismatch, validate};
-use super::{field_error, secrets, FieldErrors, Secrets, WriteError};
-use crate::auth::password::Hasher;
+use super::{
+    field_error, finish, new_files, secrets, stage, FieldErrors, Secrets, Stores, WriteError,
+};
 use crate::auth::AuthError;
-use crate::db::Db;
+use crate::files::Upload;
 use crate::query::compile::virtual_row;
 use crate::query::RequestInfo;
 use crate::schema::field::FieldKind;
@@ -30,6 +32,8 @@ pub struct Create {
     /// Auth collections: who may set `verified`, when the request sets it.
     manage: Option<Manage>,
     secrets: Secrets,
+    /// Uploads whose names the body holds (see [`super::files`]).
+    files: Vec<NewFile>,
 }
 
 /// Check a create of `body` (no store access): rules that need no row, value
@@ -118,6 +122,7 @@ pub fn prepare_create(
         id,
         manage,
         secrets: Secrets::default(),
+        files: Vec::new(),
     })
 }
 
@@ -130,6 +135,12 @@ impl Create {
     /// Give the job what [`secrets`](super::secrets) computed (auth collections).
     pub fn with_secrets(mut self, secrets: Secrets) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// The uploads whose names the body holds.
+    pub fn with_files(mut self, files: Vec<NewFile>) -> Self {
+        self.files = files;
         self
     }
 
@@ -172,6 +183,15 @@ impl Create {
                 );
             }
         }
+        settle(
+            conn,
+            collection,
+            &self.id,
+            &Map::new(),
+            record,
+            &self.files,
+            &mut errors,
+        )?;
         if !errors.is_empty() {
             return Err(WriteError::Invalid(errors));
         }
@@ -202,20 +222,27 @@ pub struct Created {
     pub record: Option<Value>,
 }
 
-/// Create a record from `body`.
+/// Create a record from `body` and `uploads` (see [`Stores`]).
 pub async fn create(
-    db: &Db,
-    hasher: &Hasher,
+    stores: Stores<'_>,
     snapshot: Arc<Snapshot>,
     collection: Arc<Collection>,
-    body: Map<String, Value>,
+    mut body: Map<String, Value>,
+    uploads: Vec<Upload>,
     request: RequestInfo,
 ) -> Result<Created, WriteError> {
-    let job = prepare_create(&snapshot, &collection, &body, &request)?;
-    let secrets = secrets(db, hasher, &collection, None, &body).await?;
+    let new = new_files(&uploads);
+    merge_uploads(&mut body, &new);
+    let job = prepare_create(&snapshot, &collection, &body, &request)?.with_files(new);
+    let secrets = secrets(stores.db, stores.hasher, &collection, None, &body).await?;
     let job = job.with_secrets(secrets);
     let record = job.answer(&request);
-    db.write(move |conn: &Connection| job.run(conn).map(|()| job.id))
+    let staged = stage(stores.files, &collection, job.id(), uploads).await?;
+    let result = stores
+        .db
+        .write(move |conn: &Connection| job.run(conn).map(|()| job.id))
         .await
-        .map(|id| Created { id, record })
+        .map(|id| Created { id, record });
+    finish(stores.files, staged, result.is_ok()).await;
+    result
 }

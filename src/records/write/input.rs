@@ -56,6 +56,10 @@ pub(super) fn apply_modifiers(
                 items.extend(as_list(add));
                 current = Value::Array(items);
             }
+            // A single file property holds one file: appending to it replaces it.
+            FieldKind::File(_) => {
+                current = as_list(add).pop().unwrap_or(current);
+            }
             _ => {
                 return Err(field_error(
                     "validation_invalid_value",
@@ -90,6 +94,11 @@ pub(super) fn apply_modifiers(
                         .collect(),
                 );
             }
+            FieldKind::File(_) => {
+                if as_list(remove).contains(&current) {
+                    current = Value::String(String::new());
+                }
+            }
             _ => {
                 return Err(field_error(
                     "validation_invalid_value",
@@ -118,16 +127,17 @@ pub(super) fn field_value(
     }
 }
 
-/// PocketBase's normalisations: a single relation given as an array keeps its last id,
-/// dates are stored in the storage format, multi-relations are de-duplicated.
+/// PocketBase's normalisations: a single relation or file given as an array keeps its
+/// last value, dates are stored in the storage format, multi-relations and multi-files
+/// are de-duplicated.
 pub(super) fn normalize(kind: &FieldKind, v: Value) -> Result<Value, Value> {
     match kind {
-        FieldKind::Relation(r) if !r.multiple => match v {
+        FieldKind::Relation(_) | FieldKind::File(_) if !kind.is_multiple() => match v {
             Value::Array(items) => Ok(items.last().cloned().unwrap_or_else(|| json!(""))),
             Value::Null => Ok(json!("")),
             other => Ok(other),
         },
-        FieldKind::Relation(_) => match v {
+        FieldKind::Relation(_) | FieldKind::File(_) => match v {
             Value::Array(items) => {
                 let mut out: Vec<Value> = Vec::new();
                 for i in items {

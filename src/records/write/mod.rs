@@ -6,11 +6,13 @@
 //!
 //! Layout: [`input`] decodes modifiers and normalises values, [`validate`] checks them,
 //! [`rules`] turns API rules into SQL, [`persist`] checks relations and writes rows,
-//! [`secrets`] hashes passwords off the writer; [`create`], [`update`] and [`delete`]
-//! are the three jobs built from them.
+//! [`secrets`] hashes passwords off the writer, [`files`] settles file properties with
+//! the files queue; [`create`], [`update`] and [`delete`] are the three jobs built from
+//! them.
 
 mod create;
 mod delete;
+pub mod files;
 mod input;
 mod persist;
 mod rules;
@@ -21,8 +23,11 @@ mod validate;
 use serde_json::{json, Map, Value};
 
 use super::RecordsError;
+use crate::auth::password::Hasher;
 use crate::auth::AuthError;
-use crate::db::DbError;
+use crate::db::{Db, DbError};
+use crate::files::{Files, StageError, Upload};
+use crate::schema::Collection;
 
 pub use create::{create, prepare_create, Create, Created};
 pub use delete::{delete, prepare_delete, Delete};
@@ -54,6 +59,55 @@ pub enum WriteError {
     /// Hashing or checking a password failed (busy, or an internal error).
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// Storing an upload failed (the backend, not the request).
+    #[error(transparent)]
+    Storage(#[from] StageError),
+}
+
+/// What a write reaches beyond the rows: the store, the password hasher, the files.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    pub db: &'a Db,
+    pub hasher: &'a Hasher,
+    pub files: &'a Files,
+}
+
+/// The names `uploads` will be stored under.
+fn new_files(uploads: &[Upload]) -> Vec<files::NewFile> {
+    uploads
+        .iter()
+        .map(|u| files::NewFile {
+            field: u.field.clone(),
+            append: u.append,
+            name: u.name.clone(),
+        })
+        .collect()
+}
+
+/// Store `uploads` of record `id` before its write runs; returns their keys.
+async fn stage(
+    files: &Files,
+    collection: &Collection,
+    id: &str,
+    uploads: Vec<Upload>,
+) -> Result<Vec<String>, WriteError> {
+    let staged: Vec<(String, Upload)> = uploads
+        .into_iter()
+        .map(|u| (crate::files::name::key(&collection.id, id, &u.name), u))
+        .collect();
+    let keys = staged.iter().map(|(k, _)| k.clone()).collect();
+    files.stage(staged).await?;
+    Ok(keys)
+}
+
+/// After the write: on success, the queue holds what to remove now; on failure, the
+/// staged files go.
+async fn finish(files: &Files, staged: Vec<String>, committed: bool) {
+    if committed {
+        files.kick();
+    } else {
+        files.abandon(staged).await;
+    }
 }
 
 impl From<DbError> for WriteError {

@@ -7,14 +7,17 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
+use super::files::{merge_uploads, settle, NewFile};
 use super::input::field_value;
 use super::persist::{missing_relations, not_unique, select_by_id, TOKEN_KEY_LEN};
 use super::rules::{check_writable, is_manager, manage_rule, rule_sql, Manage};
 use super::validate::{check_bool, check_email, check_password, mismatch, validate};
-use super::{field_error, secrets, FieldErrors, Secrets, WriteError};
-use crate::auth::password::Hasher;
+use super::{
+    field_error, finish, new_files, secrets, stage, FieldErrors, Secrets, Stores, WriteError,
+};
 use crate::auth::AuthError;
-use crate::db::{Db, DbError};
+use crate::db::DbError;
+use crate::files::Upload;
 use crate::query::RequestInfo;
 use crate::records::RecordsError;
 use crate::schema::field::{Autodate, FieldKind};
@@ -32,6 +35,8 @@ pub struct Update {
     superuser: bool,
     auth: Option<AuthUpdate>,
     secrets: Secrets,
+    /// Uploads whose names the body holds (see [`super::files`]).
+    files: Vec<NewFile>,
 }
 
 /// The auth system fields an update sets.
@@ -79,6 +84,7 @@ pub fn prepare_update(
         superuser: request.superuser,
         auth,
         secrets: Secrets::default(),
+        files: Vec::new(),
     })
 }
 
@@ -91,6 +97,12 @@ impl Update {
     /// Give the job what [`secrets`](super::secrets) computed (auth collections).
     pub fn with_secrets(mut self, secrets: Secrets) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// The uploads whose names the body holds.
+    pub fn with_files(mut self, files: Vec<NewFile>) -> Self {
+        self.files = files;
         self
     }
 
@@ -248,6 +260,17 @@ impl Update {
             }
         }
         let auth_sets = self.auth_sets(conn, &stored_auth, &mut errors)?;
+        if errors.is_empty() {
+            settle(
+                conn,
+                collection,
+                id,
+                &stored_auth,
+                &merged,
+                &self.files,
+                &mut errors,
+            )?;
+        }
         if !errors.is_empty() {
             return Err(WriteError::Invalid(errors));
         }
@@ -276,18 +299,27 @@ impl Update {
     }
 }
 
-/// Update record `id` with `body` (partial). Returns nothing; read it back to answer.
+/// Update record `id` with `body` (partial) and `uploads` (see [`Stores`]). Returns
+/// nothing; read it back to answer.
 pub async fn update(
-    db: &Db,
-    hasher: &Hasher,
+    stores: Stores<'_>,
     snapshot: Arc<Snapshot>,
     collection: Arc<Collection>,
     id: String,
-    body: Map<String, Value>,
+    mut body: Map<String, Value>,
+    uploads: Vec<Upload>,
     request: RequestInfo,
 ) -> Result<(), WriteError> {
-    let job = prepare_update(&snapshot, &collection, id.clone(), body, &request)?;
-    let secrets = secrets(db, hasher, &collection, Some(&id), &job.body).await?;
+    let new = new_files(&uploads);
+    merge_uploads(&mut body, &new);
+    let job = prepare_update(&snapshot, &collection, id.clone(), body, &request)?.with_files(new);
+    let secrets = secrets(stores.db, stores.hasher, &collection, Some(&id), &job.body).await?;
     let job = job.with_secrets(secrets);
-    db.write(move |conn: &Connection| job.run(conn)).await
+    let staged = stage(stores.files, &collection, &id, uploads).await?;
+    let result = stores
+        .db
+        .write(move |conn: &Connection| job.run(conn))
+        .await;
+    finish(stores.files, staged, result.is_ok()).await;
+    result
 }

@@ -20,15 +20,15 @@ use crate::schema::Collection;
 /// `validation_invalid_date`, anything else (`multipleOf`, `const`, …)
 /// `validation_invalid_value` with the validator's message.
 pub(super) fn schema_error(kind: &ValidationErrorKind, instance: &Value, message: String) -> Value {
-    let with = |code: &str, message: String, params: Value| {
-        json!({"code": code, "message": message, "params": params})
-    };
+    let with = |code: &str, message: String, params: Value| json!({"code": code, "message": message, "params": params});
     let limit = |v: &Value| match v.as_f64() {
         Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => json!(f as i64),
         _ => v.clone(),
     };
     match kind {
-        ValidationErrorKind::Required { .. } => field_error("validation_required", "Cannot be blank."),
+        ValidationErrorKind::Required { .. } => {
+            field_error("validation_required", "Cannot be blank.")
+        }
         ValidationErrorKind::MinLength { limit } => with(
             "validation_min_text_constraint",
             format!("Must be at least {limit} character(s)."),
@@ -39,7 +39,8 @@ pub(super) fn schema_error(kind: &ValidationErrorKind, instance: &Value, message
             format!("Must be no more than {limit} character(s)."),
             json!({ "max": limit }),
         ),
-        ValidationErrorKind::Minimum { limit: l } | ValidationErrorKind::ExclusiveMinimum { limit: l } => {
+        ValidationErrorKind::Minimum { limit: l }
+        | ValidationErrorKind::ExclusiveMinimum { limit: l } => {
             let l = limit(l);
             with(
                 "validation_min_number_constraint",
@@ -47,7 +48,8 @@ pub(super) fn schema_error(kind: &ValidationErrorKind, instance: &Value, message
                 json!({ "min": l }),
             )
         }
-        ValidationErrorKind::Maximum { limit: l } | ValidationErrorKind::ExclusiveMaximum { limit: l } => {
+        ValidationErrorKind::Maximum { limit: l }
+        | ValidationErrorKind::ExclusiveMaximum { limit: l } => {
             let l = limit(l);
             with(
                 "validation_max_number_constraint",
@@ -66,12 +68,18 @@ pub(super) fn schema_error(kind: &ValidationErrorKind, instance: &Value, message
             json!({ "maxSelect": limit }),
         ),
         ValidationErrorKind::Format { format } => match format.as_str() {
-            "email" | "idn-email" => field_error("validation_is_email", "Must be a valid email address."),
-            "uri" | "iri" | "uri-reference" => field_error("validation_invalid_url", "Must be a valid url."),
+            "email" | "idn-email" => {
+                field_error("validation_is_email", "Must be a valid email address.")
+            }
+            "uri" | "iri" | "uri-reference" => {
+                field_error("validation_invalid_url", "Must be a valid url.")
+            }
             "date-time" | "date" => field_error("validation_invalid_date", message),
             _ => field_error("validation_invalid_format", "Invalid value format."),
         },
-        ValidationErrorKind::Pattern { .. } => field_error("validation_invalid_format", "Invalid value format."),
+        ValidationErrorKind::Pattern { .. } => {
+            field_error("validation_invalid_format", "Invalid value format.")
+        }
         ValidationErrorKind::Enum { .. } => {
             let shown = match instance {
                 Value::String(s) => s.clone(),
@@ -84,7 +92,10 @@ pub(super) fn schema_error(kind: &ValidationErrorKind, instance: &Value, message
             )
         }
         ValidationErrorKind::Type { kind } if instance.is_number() && wants_integer(kind) => {
-            field_error("validation_only_int_constraint", "Decimal numbers are not allowed.")
+            field_error(
+                "validation_only_int_constraint",
+                "Decimal numbers are not allowed.",
+            )
         }
         ValidationErrorKind::Type { .. } => field_error("validation_invalid_type", message),
         ValidationErrorKind::UniqueItems => field_error("validation_not_unique_items", message),
@@ -96,7 +107,9 @@ pub(super) fn schema_error(kind: &ValidationErrorKind, instance: &Value, message
 fn wants_integer(kind: &TypeKind) -> bool {
     match kind {
         TypeKind::Single(t) => *t == JsonType::Integer,
-        TypeKind::Multiple(set) => set.contains(JsonType::Integer) && !set.contains(JsonType::Number),
+        TypeKind::Multiple(set) => {
+            set.contains(JsonType::Integer) && !set.contains(JsonType::Number)
+        }
     }
 }
 
