@@ -823,3 +823,57 @@ async fn large_files_stream_under_their_own_limit() {
         .await;
     assert_error_shape(&r, 413);
 }
+
+/// Truncating a collection, deleting a collection and cascades remove the files too.
+#[tokio::test]
+async fn truncate_and_collection_delete_remove_files() {
+    let app = TestApp::new().await;
+    let token = app.superuser_token().await;
+    let cid = setup(&app, &token).await;
+    let first = upload_one(&app, &cid, "one").await;
+    assert!(stored(&app, &first).await);
+    let t = app
+        .json(
+            Method::DELETE,
+            "/api/collections/docs/truncate",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::NO_CONTENT, "{}", t.body);
+    drained(&app).await;
+    assert!(
+        !stored(&app, &first).await,
+        "truncate removes the records' files"
+    );
+    let second = upload_one(&app, &cid, "two").await;
+    let d = app
+        .json(Method::DELETE, "/api/collections/docs", None, Some(&token))
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT, "{}", d.body);
+    drained(&app).await;
+    assert!(
+        !stored(&app, &second).await,
+        "deleting the collection removes its files"
+    );
+}
+
+async fn upload_one(app: &TestApp, cid: &str, title: &str) -> String {
+    let a = send_multipart(
+        app,
+        Method::POST,
+        "/api/collections/docs/records",
+        &[
+            ("title", None, title.as_bytes()),
+            ("many", Some("f.txt"), b"data"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    format!(
+        "{cid}/{}/{}",
+        a.body["id"].as_str().unwrap(),
+        a.body["many"][0].as_str().unwrap()
+    )
+}

@@ -281,5 +281,7 @@ async fn run(
             Outcome::Deleted => json!({"status": 204, "body": null}),
         })
         .collect();
+    // Deletes and updates in the batch may have queued stored files for removal.
+    state.files().kick();
     Ok(Json(Value::Array(answers)).into_response())
 }

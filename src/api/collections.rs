@@ -201,6 +201,8 @@ async fn delete_collection(
         .delete(&key)
         .await
         .map_err(|e| collection_error(e, "Failed to delete collection."))?;
+    // Its stored files were queued for removal in the same transaction.
+    state.files().kick();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -214,6 +216,7 @@ async fn truncate_collection(
         .truncate(&key)
         .await
         .map_err(|e| collection_error(e, "Failed to truncate collection."))?;
+    state.files().kick();
     Ok(StatusCode::NO_CONTENT)
 }
 

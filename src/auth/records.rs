@@ -128,10 +128,13 @@ pub fn load(
         q(&collection.name)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     match rows.next()? {
-        Some(row) => Ok(Some(decode_row(collection, &names, row)?)),
+        Some(row) => Ok(Some(decode_row(
+            collection,
+            &crate::db::row_names(row),
+            row,
+        )?)),
         None => Ok(None),
     }
 }

@@ -372,3 +372,16 @@ pub fn applied_collection_migrations(path: &Path) -> Result<Vec<(String, String)
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
+
+/// The column names of the statement `row` came from, read after it was stepped.
+///
+/// A cached statement prepared before a schema change still reports the old columns
+/// until SQLite re-prepares it on its first step, so names read from the statement
+/// before stepping can be stale (wrong values under wrong names). Read them from a row.
+pub fn row_names(row: &rusqlite::Row<'_>) -> Vec<String> {
+    row.as_ref()
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}

@@ -78,7 +78,7 @@ fn load(
         }
     }
     let mut stmt = conn.prepare_cached(&sql)?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut names: Vec<String> = Vec::new();
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let auth_id = request
         .auth
@@ -88,6 +88,9 @@ fn load(
         .map(str::to_owned);
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
+        if names.is_empty() {
+            names = crate::db::row_names(row);
+        }
         out.push(record_json(
             target,
             &names,

@@ -179,13 +179,16 @@ pub async fn list(
             select_params.push(SqlValue::Integer(limit));
             select_params.push(SqlValue::Integer(offset));
             let mut stmt = conn.prepare_cached(&select)?;
-            let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let mut names: Vec<String> = Vec::new();
             let mut rows = stmt.query(rusqlite::params_from_iter(select_params.iter()))?;
             let items = match expand_param.as_deref() {
                 None => {
                     let mut out = String::with_capacity(256 * limit as usize);
                     out.push('[');
                     while let Some(row) = rows.next()? {
+                        if names.is_empty() {
+                            names = crate::db::row_names(row);
+                        }
                         if out.len() > 1 {
                             out.push(',');
                         }
@@ -208,6 +211,9 @@ pub async fn list(
                 Some(e) => {
                     let mut items = Vec::new();
                     while let Some(row) = rows.next()? {
+                        if names.is_empty() {
+                            names = crate::db::row_names(row);
+                        }
                         items.push(record_json(
                             &collection,
                             &names,
@@ -337,12 +343,11 @@ fn view_with(
     }
     let auth_id = auth_id(request);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut record = match rows.next()? {
         Some(row) => record_json(
             collection,
-            &names,
+            &crate::db::row_names(row),
             row,
             request.superuser,
             auth_id.as_deref(),

@@ -190,11 +190,11 @@ impl Update {
         let (collection, body, id) = (&self.collection, &self.body, &self.id);
         let (sql, params) = select_by_id("_m.*", collection, id, &self.rule);
         let mut stmt = conn.prepare_cached(&sql)?;
-        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         let Some(row) = rows.next()? else {
             return Err(RecordsError::NotFound.into());
         };
+        let names = crate::db::row_names(row);
         let mut stored = Map::new();
         for (i, name) in names.iter().enumerate() {
             let kind = match collection.field(name) {
