@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { complete, completions, looksLikeExpression, quote, searchFilter, sortDirection, toggleSort } from "./filter";
+import {
+  complete,
+  completions,
+  errorSpan,
+  looksLikeExpression,
+  quote,
+  searchFilter,
+  sortDirection,
+  splitAtSpan,
+  toggleSort,
+} from "./filter";
 
 describe("filter bar", () => {
   it("quotes text literals with escapes", () => {
@@ -45,5 +55,16 @@ describe("filter bar", () => {
     expect(completions("title", fields)).toEqual([]);
     expect(completions("x = ", fields)).toEqual([]);
     expect(complete("views > 1 && ti", "title")).toBe("views > 1 && title ");
+  });
+});
+
+describe("error positions", () => {
+  it("reads the span of a server error and cuts the expression around it", () => {
+    const span = errorSpan("Invalid rule: unexpected end of input (at 13..13).");
+    expect(span).toEqual({ start: 13, end: 13 });
+    expect(errorSpan("Something went wrong.")).toBe(null);
+    expect(splitAtSpan("title ~ 'a' &&", { start: 12, end: 14 })).toEqual(["title ~ 'a' ", "&&", ""]);
+    expect(splitAtSpan("é = x", { start: 2, end: 3 })).toEqual(["é", " ", "= x"]);
+    expect(splitAtSpan("ab", { start: 5, end: 9 })).toEqual(["ab", "", ""]);
   });
 });

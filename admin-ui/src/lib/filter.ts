@@ -75,3 +75,21 @@ export function completions(text: string, fields: string[]): string[] {
 export function complete(text: string, name: string): string {
   return text.replace(/([A-Za-z_@][A-Za-z0-9_.@:]*)$/, name) + " ";
 }
+
+/** The byte span a server error about an expression points at (`… (at 5..7).`), if any. */
+export function errorSpan(message: string): { start: number; end: number } | null {
+  const m = /\(at (\d+)\.\.(\d+)\)/.exec(message);
+  if (!m) return null;
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  return end >= start ? { start, end } : null;
+}
+
+/** `text` cut around `span` (by UTF-8 bytes, as the server counts) for highlighting. */
+export function splitAtSpan(text: string, span: { start: number; end: number }): [string, string, string] {
+  const bytes = new TextEncoder().encode(text);
+  const dec = new TextDecoder();
+  const s = Math.min(span.start, bytes.length);
+  const e = Math.min(Math.max(span.end, s), bytes.length);
+  return [dec.decode(bytes.slice(0, s)), dec.decode(bytes.slice(s, e)), dec.decode(bytes.slice(e))];
+}
