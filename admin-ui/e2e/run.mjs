@@ -10,7 +10,7 @@
 // provokes on purpose (a bad filter answers 400) and declares with `expectFailure`.
 
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,6 +20,7 @@ const installUrl = process.env.KEELBASE_INSTALL_URL ?? "";
 const email = process.env.KEELBASE_ADMIN_EMAIL ?? "e2e@example.com";
 const password = process.env.KEELBASE_ADMIN_PASSWORD ?? "e2e-password-123";
 const artifacts = process.env.E2E_ARTIFACTS ?? join(here, "artifacts");
+rmSync(artifacts, { recursive: true, force: true });
 mkdirSync(artifacts, { recursive: true });
 
 const browser = await chromium.launch({
@@ -115,7 +116,7 @@ step("the install link creates the first superuser and signs in", async () => {
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill(password);
     await page.getByRole("button", { name: "Sign in" }).click();
-    await expectVisible(page.getByText("Create your first collection"), "empty collections page");
+    await expectVisible(page.getByRole("heading", { name: "users" }), "the users collection opens first");
     return;
   }
   await page.goto(installUrl);
@@ -130,13 +131,13 @@ step("the install link creates the first superuser and signs in", async () => {
   await expectVisible(page.getByText("Values don't match."), "passwordConfirm error");
   await page.getByLabel("Confirm password").fill(password);
   await page.getByRole("button", { name: /Create superuser/ }).click();
-  await expectVisible(page.getByText("Create your first collection"), "empty collections page");
+  await expectVisible(page.getByRole("heading", { name: "users" }), "the users collection opens first");
   await screenshot("collections-empty");
 });
 
 step("the session survives a reload; logout and login work", async () => {
   await page.reload();
-  await expectVisible(page.getByText("Create your first collection"), "still signed in after reload");
+  await expectVisible(page.getByRole("heading", { name: "users" }), "still signed in after reload");
   await expectVisible(page.getByText(email), "email in the top bar");
   await byTestId("logout").click();
   await expectVisible(page.getByRole("heading", { name: "Superuser login" }), "login page");
@@ -149,9 +150,9 @@ step("the session survives a reload; logout and login work", async () => {
   await screenshot("login-error");
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expectVisible(page.getByText("Create your first collection"), "signed in again");
+  await expectVisible(page.getByRole("heading", { name: "users" }), "signed in again");
   await page.reload();
-  await expectVisible(page.getByText("Create your first collection"), "still signed in (token refreshed)");
+  await expectVisible(page.getByRole("heading", { name: "users" }), "still signed in (token refreshed)");
 });
 
 step("superusers: create and delete", async () => {
@@ -354,7 +355,7 @@ step("delete a collection", async () => {
   await page.getByRole("link", { name: "posts" }).click();
   await byTestId("edit-collection").click();
   await byTestId("delete-collection").click();
-  await dialog().getByLabel(/Type/).fill("posts");
+  await dialog().locator("#delete-confirm-name").fill("posts");
   await byTestId("confirm-delete-collection").click();
   await expectGone(dialog(), "editor closed");
   await expectGone(page.getByRole("link", { name: "posts" }), "posts gone from the sidebar");
