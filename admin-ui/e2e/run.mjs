@@ -361,9 +361,11 @@ step("delete a collection", async () => {
   await expectGone(page.getByRole("link", { name: "posts" }), "posts gone from the sidebar");
 });
 
-step("the OAuth2 result pages still render", async () => {
+step("the OAuth2 result and mail-link pages render", async () => {
   await page.goto(`${base}/_/#/auth/oauth2-redirect-failure`);
   await expectVisible(page.getByRole("heading", { name: "Sign-in failed" }), "failure page");
+  await page.goto(`${base}/_/#/auth/confirm-verification/not-a-token`);
+  await expectVisible(page.getByText("This link is incomplete or damaged."), "bad mail link page");
 });
 
 // ---------------------------------------------------------------------------------------
