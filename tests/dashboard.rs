@@ -24,7 +24,13 @@ fn node_packages() -> &'static Result<(), String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
         let modules = ui_dir().join("node_modules");
-        let needed = ["vite", "svelte", "vitest", "playwright-core", "@sveltejs/vite-plugin-svelte"];
+        let needed = [
+            "vite",
+            "svelte",
+            "vitest",
+            "playwright-core",
+            "@sveltejs/vite-plugin-svelte",
+        ];
         if needed.iter().all(|p| modules.join(p).exists()) {
             return Ok(());
         }
@@ -99,7 +105,11 @@ fn committed_dashboard_build_matches_a_fresh_build() {
         .current_dir(ui_dir())
         .output()
         .expect("vite runs");
-    assert!(output.status.success(), "vite build failed:\n{}", report(&output));
+    assert!(
+        output.status.success(),
+        "vite build failed:\n{}",
+        report(&output)
+    );
     let committed = ui_dir().join("dist");
     let (fresh_files, committed_files) = (files(out.path()), files(&committed));
     assert_eq!(

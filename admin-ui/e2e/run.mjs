@@ -316,14 +316,24 @@ step("records: add, edit, filter, sort, delete", async () => {
   await expectVisible(byTestId("records-table").getByText("Hello world"), "cleared filter");
   await screenshot("records");
 
-  // Delete both.
-  for (const t of ["Hello world", "Another"]) {
-    const row = byTestId("records-table").locator("tr", { hasText: t });
-    await row.getByRole("button", { name: /Open record/ }).click();
-    await byTestId("delete-record").click();
-    await byTestId("delete-record").click();
-    await expectGone(dialog(), "form closed after delete");
-  }
+  // API preview of the collection.
+  await byTestId("api-preview").click();
+  await expectVisible(dialog().getByText("curl -X POST", { exact: false }), "curl example");
+  await expectVisible(dialog().getByText('pb.collection("posts").getList', { exact: false }), "SDK example");
+  await screenshot("api-preview");
+  await page.keyboard.press("Escape");
+  await expectGone(dialog(), "preview closed");
+
+  // Delete one from its form, the other by bulk selection.
+  const row = byTestId("records-table").locator("tr", { hasText: "Hello world" });
+  await row.getByRole("button", { name: /Open record/ }).click();
+  await byTestId("delete-record").click();
+  await byTestId("delete-record").click();
+  await expectGone(dialog(), "form closed after delete");
+  await expectGone(byTestId("records-table").getByText("Hello world"), "deleted row");
+  await page.getByLabel("Select all on this page").check();
+  await byTestId("delete-selected").click();
+  await byTestId("delete-selected").click();
   await expectVisible(page.getByText("No records yet"), "empty after delete");
 });
 
@@ -349,6 +359,22 @@ step("dark mode, keyboard and phone width", async () => {
   await byTestId("theme-toggle").click();
   await screenshot("phone-light");
   await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+step("export and import collections as JSON", async () => {
+  await page.getByRole("button", { name: "Export…" }).click();
+  const exported = JSON.parse(await dialog().locator("#ie-json").inputValue());
+  if (!exported.some((c) => c.name === "posts") || !exported.some((c) => c.name === "tags")) {
+    throw new Error(`export holds ${exported.map((c) => c.name)}`);
+  }
+  await page.keyboard.press("Escape");
+  await page.getByRole("button", { name: "Import…" }).click();
+  const notes = { name: "notes", type: "base", schema: { type: "object", properties: { text: { type: "string" } } }, listRule: "" };
+  await dialog().locator("#ie-json").fill(JSON.stringify([notes]));
+  await dialog().getByRole("button", { name: "Import", exact: true }).click();
+  await expectVisible(dialog().getByText("Imported 1 collection."), "import done");
+  await page.keyboard.press("Escape");
+  await expectVisible(page.getByRole("link", { name: "notes" }), "imported collection in the sidebar");
 });
 
 step("delete a collection", async () => {
