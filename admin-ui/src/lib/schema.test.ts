@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
   changeType,
+  diffSchemas,
+  isEmptyChange,
   checkFields,
   defaultToText,
   fromProperty,
@@ -187,5 +189,27 @@ describe("builder helpers", () => {
     expect(textToDefault(newField("text"), "")).toBeUndefined();
     expect(defaultToText({ ...newField("text"), default: "hi" })).toBe("hi");
     expect(defaultToText({ ...newField("select"), multiple: true, default: ["a"] })).toBe('["a"]');
+  });
+});
+
+describe("schema change review", () => {
+  it("names the columns added, dropped, retyped and constrained", () => {
+    const before = {
+      type: "object",
+      properties: { a: { type: "string" }, b: { type: "integer" }, c: { type: "string" }, d: { type: "boolean" } },
+    };
+    const after = {
+      type: "object",
+      properties: { a: { type: "string", maxLength: 5 }, b: { type: "number" }, d: { type: "boolean" }, e: { type: "object" } },
+      required: ["d"],
+    };
+    expect(diffSchemas(before, after)).toEqual({
+      added: ["e"],
+      dropped: ["c"],
+      retyped: [{ name: "b", from: "integer", to: "number" }],
+      constrained: ["a", "d"],
+    });
+    expect(isEmptyChange(diffSchemas(before, before))).toBe(true);
+    expect(diffSchemas(undefined, after).added).toEqual(["a", "b", "d", "e"]);
   });
 });

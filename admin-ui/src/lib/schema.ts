@@ -492,3 +492,36 @@ export function describeField(f: FieldModel): string {
   if (f.hidden) bits.push("hidden");
   return bits.join(" · ");
 }
+
+export interface SchemaChange {
+  added: string[];
+  dropped: string[];
+  /** Properties whose column kind changes (the table is rebuilt; values must fit the new type). */
+  retyped: { name: string; from: string; to: string }[];
+  /** Properties kept with the same kind whose constraints change (existing rows must still pass). */
+  constrained: string[];
+}
+
+function kindOf(f: FieldModel): string {
+  if (f.type === "custom") return "custom";
+  return f.multiple ? `${f.type} (multiple)` : f.type;
+}
+
+/** What saving `next` over `prev` does to the table, for the review before saving. */
+export function diffSchemas(prev: unknown, next: unknown): SchemaChange {
+  const a = new Map(fromSchema(prev).fields.map((f) => [f.name, f]));
+  const b = new Map(fromSchema(next).fields.map((f) => [f.name, f]));
+  const out: SchemaChange = { added: [], dropped: [], retyped: [], constrained: [] };
+  for (const name of b.keys()) if (!a.has(name)) out.added.push(name);
+  for (const [name, f] of a) {
+    const g = b.get(name);
+    if (!g) out.dropped.push(name);
+    else if (kindOf(f) !== kindOf(g)) out.retyped.push({ name, from: kindOf(f), to: kindOf(g) });
+    else if (!deepEqual(toProperty(f), toProperty(g)) || f.required !== g.required) out.constrained.push(name);
+  }
+  return out;
+}
+
+export function isEmptyChange(c: SchemaChange): boolean {
+  return !c.added.length && !c.dropped.length && !c.retyped.length && !c.constrained.length;
+}
