@@ -240,6 +240,10 @@ step("build a tags collection and a posts collection with the visual builder", a
   await screenshot("collection-builder");
   // Rules: a bad one shows the server's error, then the fixed one saves.
   await byTestId("tab-rules").click();
+  await page.keyboard.press("ArrowRight");
+  await expectVisible(page.locator("#tab-indexes[aria-selected='true']:focus"), "arrow keys move between tabs");
+  await page.keyboard.press("ArrowLeft");
+  await expectVisible(page.locator("#tab-rules[aria-selected='true']:focus"), "back on the rules tab");
   for (const rule of ["listRule", "viewRule"]) await byTestId(`rule-${rule}-locked`).uncheck();
   await page.locator("#rule-listRule").fill("title ~ 'a' &&");
   expectFailure("/api/collections", 400);
