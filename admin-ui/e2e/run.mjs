@@ -353,7 +353,7 @@ step("records: add, edit, filter, sort, delete", async () => {
 });
 
 step("schema changes: rows that would break it are named; a drop is reviewed first", async () => {
-  await api("/api/collections/posts/records", { method: "POST", body: JSON.stringify({ title: "Hello" }) });
+  await api("/api/collections/posts/records", { method: "POST", body: JSON.stringify({ title: "Hello", meta: { k: 1 } }) });
   await page.reload();
   await expectVisible(byTestId("records-table").getByText("Hello"), "row to violate");
   await byTestId("edit-collection").click();
@@ -366,8 +366,13 @@ step("schema changes: rows that would break it are named; a drop is reviewed fir
   await screenshot("schema-violation");
   await title.getByTestId("field-max").fill("200");
   await dialog().getByRole("button", { name: "Remove summary" }).click();
+  const names = dialog().locator("input[data-testid='field-name']");
+  const metaIndex = (await names.evaluateAll((els) => els.map((e) => e.value))).indexOf("meta");
+  await names.nth(metaIndex).fill("metadata");
+  await expectVisible(dialog().getByText("renamed from meta"), "rename badge");
   await byTestId("save-collection").click();
   await expectVisible(byTestId("schema-review").getByText("Drops"), "drop reviewed");
+  await expectVisible(byTestId("schema-review").getByText("values are kept"), "rename reviewed");
   await screenshot("schema-review");
   // KNOWN SERVER BUG: after a column is dropped, the first records list on each pooled reader
   // connection answers 500 "Invalid column index" (src/records/mod.rs reads column_names()
@@ -378,6 +383,11 @@ step("schema changes: rows that would break it are named; a drop is reviewed fir
   await expectGone(dialog(), "editor closed");
   const saved = await api("/api/collections/posts");
   if (saved.body.schema.properties.summary) throw new Error("summary was not dropped");
+  // (Retried: the known server bug above answers 500 once per reader connection.)
+  let listed = await api("/api/collections/posts/records");
+  for (let i = 0; i < 8 && listed.status === 500; i++) listed = await api("/api/collections/posts/records");
+  const kept = listed.body.items?.[0];
+  if (kept?.metadata?.k !== 1) throw new Error(`the renamed column lost its value: ${JSON.stringify(kept)}`);
 });
 
 step("dark mode, keyboard and phone width", async () => {

@@ -3,6 +3,7 @@ import {
   changeType,
   diffSchemas,
   isEmptyChange,
+  renamesOf,
   checkFields,
   defaultToText,
   fromProperty,
@@ -206,10 +207,34 @@ describe("schema change review", () => {
     expect(diffSchemas(before, after)).toEqual({
       added: ["e"],
       dropped: ["c"],
+      renamed: [],
       retyped: [{ name: "b", from: "integer", to: "number" }],
       constrained: ["a", "d"],
     });
     expect(isEmptyChange(diffSchemas(before, before))).toBe(true);
     expect(diffSchemas(undefined, after).added).toEqual(["a", "b", "d", "e"]);
+  });
+
+  it("a field whose original name differs is a rename, not a drop and an add", () => {
+    const before = { type: "object", properties: { b: { type: "string" }, c: { type: "integer" } } };
+    const model = fromSchema(before);
+    model.fields.forEach((f) => (f.original = f.name));
+    model.fields[0]!.name = "bb";
+    model.fields[1] = changeType(model.fields[1]!, "text");
+    model.fields[1]!.name = "cc";
+    const renames = renamesOf(model.fields);
+    expect(renames).toEqual({ b: "bb", c: "cc" });
+    expect(diffSchemas(before, toSchema(model), renames)).toEqual({
+      added: [],
+      dropped: [],
+      renamed: [
+        { from: "b", to: "bb" },
+        { from: "c", to: "cc" },
+      ],
+      retyped: [{ name: "c", from: "integer", to: "text" }],
+      constrained: [],
+    });
+    // A rename to a name that is not in the new schema is ignored (the field was removed).
+    expect(diffSchemas(before, { type: "object", properties: {} }, { b: "zz" }).dropped).toEqual(["b", "c"]);
   });
 });

@@ -82,6 +82,8 @@ export interface FieldModel {
   raw: Json;
   /** Keywords of the property the builder does not edit, kept verbatim. */
   extra: JsonObject;
+  /** The name the property had when the collection was opened; another name now is a rename. */
+  original?: string;
 }
 
 export interface SchemaModel {
@@ -118,6 +120,7 @@ export function newField(type: FieldType = "text", name = ""): FieldModel {
 /** Switch a field to another type, keeping what still applies (name, flags, description). */
 export function changeType(f: FieldModel, type: FieldType): FieldModel {
   const next = newField(type, f.name);
+  next.original = f.original;
   next.required = f.required;
   next.hidden = f.hidden;
   next.description = f.description;
@@ -496,6 +499,8 @@ export function describeField(f: FieldModel): string {
 export interface SchemaChange {
   added: string[];
   dropped: string[];
+  /** Columns renamed in place (their values kept). */
+  renamed: { from: string; to: string }[];
   /** Properties whose column kind changes (the table is rebuilt; values must fit the new type). */
   retyped: { name: string; from: string; to: string }[];
   /** Properties kept with the same kind whose constraints change (existing rows must still pass). */
@@ -507,14 +512,24 @@ function kindOf(f: FieldModel): string {
   return f.multiple ? `${f.type} (multiple)` : f.type;
 }
 
-/** What saving `next` over `prev` does to the table, for the review before saving. */
-export function diffSchemas(prev: unknown, next: unknown): SchemaChange {
+/** The `rename` map the update API takes (`{old: new}`), from the fields' original names. */
+export function renamesOf(fields: FieldModel[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of fields) if (f.original && f.name && f.original !== f.name) out[f.original] = f.name;
+  return out;
+}
+
+/** What saving `next` over `prev` (with `renames`, old → new) does to the table, for the review before saving. */
+export function diffSchemas(prev: unknown, next: unknown, renames: Record<string, string> = {}): SchemaChange {
   const a = new Map(fromSchema(prev).fields.map((f) => [f.name, f]));
   const b = new Map(fromSchema(next).fields.map((f) => [f.name, f]));
-  const out: SchemaChange = { added: [], dropped: [], retyped: [], constrained: [] };
-  for (const name of b.keys()) if (!a.has(name)) out.added.push(name);
+  const renamedTo = new Set(Object.entries(renames).filter(([from, to]) => a.has(from) && b.has(to)).map(([, to]) => to));
+  const out: SchemaChange = { added: [], dropped: [], renamed: [], retyped: [], constrained: [] };
+  for (const name of b.keys()) if (!a.has(name) && !renamedTo.has(name)) out.added.push(name);
   for (const [name, f] of a) {
-    const g = b.get(name);
+    const to = renames[name];
+    const g = to && renamedTo.has(to) ? b.get(to) : b.get(name);
+    if (to && g && renamedTo.has(to)) out.renamed.push({ from: name, to });
     if (!g) out.dropped.push(name);
     else if (kindOf(f) !== kindOf(g)) out.retyped.push({ name, from: kindOf(f), to: kindOf(g) });
     else if (!deepEqual(toProperty(f), toProperty(g)) || f.required !== g.required) out.constrained.push(name);
@@ -523,5 +538,5 @@ export function diffSchemas(prev: unknown, next: unknown): SchemaChange {
 }
 
 export function isEmptyChange(c: SchemaChange): boolean {
-  return !c.added.length && !c.dropped.length && !c.retyped.length && !c.constrained.length;
+  return !c.added.length && !c.dropped.length && !c.renamed.length && !c.retyped.length && !c.constrained.length;
 }
