@@ -409,6 +409,15 @@ step("dark mode, keyboard and phone width", async () => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 1) throw new Error(`page scrolls sideways by ${overflow}px at phone width`);
   await screenshot("phone-dark");
+  await byTestId("edit-collection").click();
+  await expectVisible(dialog().getByTestId("raw-schema"), "editor at phone width");
+  const dialogOverflow = await page.evaluate(() => {
+    const d = document.querySelector("dialog[open]");
+    return d.scrollWidth - d.clientWidth;
+  });
+  if (dialogOverflow > 1) throw new Error(`the collection editor scrolls sideways by ${dialogOverflow}px at phone width`);
+  await screenshot("phone-editor");
+  await page.keyboard.press("Escape");
   await byTestId("theme-toggle").click();
   await screenshot("phone-light");
   await page.setViewportSize({ width: 1280, height: 800 });
