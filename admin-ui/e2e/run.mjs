@@ -292,6 +292,7 @@ step("records: add, edit, filter, sort, delete", async () => {
   await byTestId("save-record").click();
   await expectGone(dialog(), "record form closed");
   await expectVisible(byTestId("records-table").getByText("Hello"), "new record row");
+  await expectVisible(byTestId("records-table").getByText("news", { exact: true }), "the relation cell shows the tag's label");
   const list = await api("/api/collections/posts/records");
   const rec = list.body.items[0];
   if (rec.views !== 3 || rec.published !== true || rec.tags.length !== 1 || rec.meta.lang !== "en" || !rec.due.startsWith("2026-12-24 18:30:00")) {
@@ -300,6 +301,7 @@ step("records: add, edit, filter, sort, delete", async () => {
 
   // Edit it.
   await byTestId("records-table").getByRole("button", { name: `Open record ${rec.id}` }).click();
+  await expectVisible(dialog().locator(".chip", { hasText: "news" }), "the chosen tag's label in the picker");
   await dialog().getByLabel(/^title/).fill("Hello world");
   await dialog().getByLabel(/^views/).fill("7");
   await byTestId("save-record").click();

@@ -76,3 +76,15 @@ export function searchableFields(fields: FieldModel[], system: string[]): string
     .map((f) => f.name);
   return [...system.filter((s) => s === "id" || s === "email"), ...names];
 }
+
+const LABEL_KEYS = ["name", "title", "label", "username", "email", "slug"];
+const NOT_LABELS = new Set(["id", "collectionId", "collectionName", "created", "updated", "expand", "tokenKey", "password"]);
+
+/** A short human label for a record (an expanded relation): a name-like field, else its id. */
+export function recordLabel(r: unknown): string {
+  if (typeof r !== "object" || r === null) return "";
+  const rec = r as Record<string, unknown>;
+  for (const k of LABEL_KEYS) if (typeof rec[k] === "string" && rec[k]) return rec[k] as string;
+  for (const [k, v] of Object.entries(rec)) if (!NOT_LABELS.has(k) && typeof v === "string" && v) return v;
+  return typeof rec.id === "string" ? rec.id : "";
+}
