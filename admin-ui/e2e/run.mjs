@@ -317,6 +317,10 @@ step("records: add, edit, filter, sort, delete", async () => {
   await byTestId("records-table").getByRole("button", { name: /^views/ }).click();
   await expectVisible(page.locator("th[aria-sort='descending']"), "sorted descending");
   await expectVisible(byTestId("records-table").locator("tbody tr:first-child", { hasText: "Hello world" }), "descending views first");
+  await page.getByLabel("Filter records").fill("vi");
+  await expectVisible(page.getByRole("group", { name: "Field names" }).getByRole("button", { name: "views" }), "filter completion");
+  await page.getByLabel("Filter records").press("Tab");
+  if ((await page.getByLabel("Filter records").inputValue()) !== "views ") throw new Error("Tab did not complete the field name");
   await page.getByLabel("Filter records").fill("views > 5");
   await page.getByLabel("Filter records").press("Enter");
   await expectGone(byTestId("records-table").getByText("Another"), "filtered out");
