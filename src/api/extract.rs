@@ -58,6 +58,28 @@ fn push(map: &mut Map<String, Value>, key: String, value: Value) {
     }
 }
 
+/// Keep a multipart text part: `@jsonPayload` objects aside (merged last), others as pairs.
+pub(super) fn text_part(
+    name: String,
+    text: String,
+    pairs: &mut Vec<(String, String)>,
+    payloads: &mut Vec<Map<String, Value>>,
+) -> Result<(), ApiError> {
+    if name != "@jsonPayload" {
+        pairs.push((name, text));
+        return Ok(());
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(o)) => {
+            payloads.push(o);
+            Ok(())
+        }
+        _ => Err(ApiError::bad_request(
+            "@jsonPayload must hold a JSON object.",
+        )),
+    }
+}
+
 /// Build both views of a form: raw strings, and inferred values; `@jsonPayload` objects are
 /// merged over both.
 pub(super) fn form_body(pairs: Vec<(String, String)>, payloads: Vec<Map<String, Value>>) -> Body {
@@ -119,18 +141,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     .text()
                     .await
                     .map_err(|e| too_large_or_bad(e.status()))?;
-                if name == "@jsonPayload" {
-                    match serde_json::from_str::<Value>(&text) {
-                        Ok(Value::Object(o)) => payloads.push(o),
-                        _ => {
-                            return Err(ApiError::bad_request(
-                                "@jsonPayload must hold a JSON object.",
-                            ))
-                        }
-                    }
-                } else {
-                    pairs.push((name, text));
-                }
+                text_part(name, text, &mut pairs, &mut payloads)?;
             }
             return Ok(form_body(pairs, payloads));
         }

@@ -13,7 +13,7 @@ use futures_util::stream;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::extract::{form_body, Body};
+use super::extract::{form_body, text_part, Body};
 use crate::files::{Refused, Upload};
 use crate::schema::field::FieldKind;
 use crate::state::AppState;
@@ -89,18 +89,7 @@ impl FromRequest<AppState> for RecordBody {
                         axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                     ));
                 }
-                if name == "@jsonPayload" {
-                    match serde_json::from_str::<Value>(&text) {
-                        Ok(Value::Object(o)) => payloads.push(o),
-                        _ => {
-                            return Err(ApiError::bad_request(
-                                "@jsonPayload must hold a JSON object.",
-                            ))
-                        }
-                    }
-                } else {
-                    pairs.push((name, text));
-                }
+                text_part(name, text, &mut pairs, &mut payloads)?;
                 continue;
             };
             file_parts += 1;

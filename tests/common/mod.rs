@@ -143,6 +143,22 @@ impl TestApp {
     }
 }
 
+/// Make the Python venv `venv` and `pip install` `requirement` into it (test servers:
+/// the SMTP sink, moto).
+pub fn pip_venv(venv: &Path, requirement: &str) {
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .expect("python3 is installed");
+    assert!(made.success(), "python3 -m venv failed");
+    let pip = std::process::Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", requirement])
+        .status()
+        .expect("pip runs");
+    assert!(pip.success(), "pip install {requirement} failed");
+}
+
 /// Assert the error envelope: exactly `status`, `message`, `data`, with a sentence message.
 pub fn assert_error_shape(a: &Answer, status: u16) {
     assert_eq!(a.status.as_u16(), status, "status; body {}", a.body);

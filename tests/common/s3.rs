@@ -24,17 +24,7 @@ fn moto_server() -> PathBuf {
     let bin = venv.join("bin/moto_server");
     if !bin.exists() {
         std::fs::create_dir_all(cache()).unwrap();
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is installed");
-        assert!(made.success(), "python3 -m venv failed");
-        let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "moto[server]==5.1.22"])
-            .status()
-            .expect("pip runs");
-        assert!(pip.success(), "pip install moto[server] failed");
+        super::pip_venv(&venv, "moto[server]==5.1.22");
     }
     bin
 }

@@ -23,17 +23,7 @@ fn python() -> PathBuf {
         .status()
         .is_ok_and(|s| s.success());
     if !ready {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is installed");
-        assert!(made.success(), "python3 -m venv failed");
-        let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "aiosmtpd==1.4.6"])
-            .status()
-            .expect("pip runs");
-        assert!(pip.success(), "pip install aiosmtpd failed");
+        super::pip_venv(&venv, "aiosmtpd==1.4.6");
     }
     python
 }
