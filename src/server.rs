@@ -51,6 +51,13 @@ pub async fn serve(
     });
     let mut graceful = stop_rx.clone();
     let realtime = state.realtime().clone();
+    // No Nagle: a streamed body (files, SSE) is written after its head in separate
+    // writes, and waiting for the peer's delayed ACK between them costs ~40 ms each.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
