@@ -460,7 +460,7 @@ step("files: upload an image and see its thumbnail, a wrong type is refused, rem
         properties: {
           name: { type: "string" },
           photos: { type: "array", items: { type: "string" }, maxItems: 2, "x-file": { mimeTypes: ["image/png"] } },
-          doc: { type: "string", "x-file": { protected: true } },
+          doc: { type: "string", "x-file": { protected: true, maxSize: 64 } },
         },
       },
     }),
@@ -471,6 +471,13 @@ step("files: upload an image and see its thumbnail, a wrong type is refused, rem
   await byTestId("new-record").click();
   await dialog().getByLabel(/^name/).fill("Trip");
   await byTestId("file-input-photos").setInputFiles([pngFile("one.png"), pngFile("two.png", 90, 90)]);
+  // Over the property's 64-byte maxSize: cut off while streaming, the field says so.
+  await byTestId("file-input-doc").setInputFiles({ name: "big.txt", mimeType: "text/plain", buffer: Buffer.alloc(200, "a") });
+  expectFailure("/api/collections/albums/records", 400);
+  await byTestId("save-record").click();
+  await expectVisible(dialog().locator("[data-field='doc'] .error-text"), "file size error");
+  const sizeError = await dialog().locator("[data-field='doc'] .error-text").textContent();
+  if (!/size|large|limit|64/i.test(sizeError)) throw new Error(`size error reads ${sizeError}`);
   await byTestId("file-input-doc").setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("protected notes\n") });
   await byTestId("save-record").click();
   await expectGone(dialog(), "album saved");
@@ -600,6 +607,17 @@ step("dark mode, keyboard and phone width", async () => {
   });
   if (dialogOverflow > 1) throw new Error(`the collection editor scrolls sideways by ${dialogOverflow}px at phone width`);
   await screenshot("phone-editor");
+  await page.keyboard.press("Escape");
+  // The record form with a picked file fits the phone too.
+  await byTestId("new-record").click();
+  await byTestId("file-input-cover").setInputFiles(pngFile("a photo with a rather long file name for a phone.png"));
+  await loadedImage(dialog().locator("[data-field='cover'] img"), "preview at phone width");
+  const formOverflow = await page.evaluate(() => {
+    const d = document.querySelector("dialog[open]");
+    return d.scrollWidth - d.clientWidth;
+  });
+  if (formOverflow > 1) throw new Error(`the record form scrolls sideways by ${formOverflow}px at phone width`);
+  await screenshot("phone-record-file");
   await page.keyboard.press("Escape");
   await byTestId("theme-toggle").click();
   await screenshot("phone-light");
