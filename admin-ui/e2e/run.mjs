@@ -439,6 +439,9 @@ step("files: upload an image and see its thumbnail, a wrong type is refused, rem
   await byTestId("records-table").getByRole("button", { name: `Open record ${rec.id}` }).click();
   await loadedImage(dialog().locator(`[data-file='${rec.cover}'] img[src*='thumb=100x100']`), "thumbnail in the form");
   await expectVisible(dialog().getByRole("link", { name: "my_photo.png" }), "link to the file");
+  const dl = await dialog().getByRole("link", { name: `Download ${rec.cover}` }).getAttribute("href");
+  const dlRes = await fetch(base + dl);
+  if (dlRes.status !== 200 || !/^attachment/.test(dlRes.headers.get("content-disposition") ?? "")) throw new Error(`download link ${dl}: ${dlRes.status}`);
   await screenshot("record-file");
   await dialog().getByRole("button", { name: `Remove ${rec.cover}` }).click();
   await expectVisible(dialog().getByText("Removed on save:"), "removal pending");
@@ -503,7 +506,7 @@ step("files: upload an image and see its thumbnail, a wrong type is refused, rem
   }
   // The protected file opens with a file token.
   await byTestId("records-table").getByRole("button", { name: `Open record ${album.id}` }).click();
-  const href = await dialog().locator(`[data-file='${album.doc}'] a`).getAttribute("href");
+  const href = await dialog().locator(`[data-file='${album.doc}'] .name a`).getAttribute("href");
   if (!/[?&]token=/.test(href)) throw new Error(`protected file link without a token: ${href}`);
   const doc = await fetch(base + href);
   if (doc.status !== 200 || (await doc.text()) !== "protected notes\n") throw new Error(`protected file with token: ${doc.status}`);
