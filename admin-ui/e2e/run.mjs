@@ -542,6 +542,11 @@ step("settings: S3 file storage validation, save, test connection", async () => 
   await page.reload();
   await expectVisible(page.locator("#s3-bucket"), "settings after reload");
   if ((await page.locator("#s3-bucket").inputValue()) !== "my-bucket") throw new Error("saved bucket not shown after reload");
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) throw new Error(`the settings page scrolls sideways by ${overflow}px at phone width`);
+  await screenshot("phone-settings");
+  await page.setViewportSize({ width: 1280, height: 800 });
   await page.getByRole("link", { name: "Collections" }).click();
   await collectionLink("posts").click();
 });
