@@ -11,6 +11,7 @@
 
 import { chromium } from "playwright-core";
 import { mkdirSync, rmSync } from "node:fs";
+import { deflateSync } from "node:zlib";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -115,6 +116,59 @@ async function addField(type, name) {
   const card = d.locator("[data-testid^='field-']").filter({ has: page.getByTestId("field-name") }).last();
   await card.getByTestId("field-name").fill(name);
   return card;
+}
+
+// A real PNG (an RGB gradient) the server can sniff and thumbnail.
+function png(width, height) {
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1);
+    for (let x = 0; x < width; x++) {
+      raw[row + 1 + x * 3] = (x * 255) / width;
+      raw[row + 2 + x * 3] = (y * 255) / height;
+      raw[row + 3 + x * 3] = 160;
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+const pngFile = (name, w = 160, h = 120) => ({ name, mimeType: "image/png", buffer: png(w, h) });
+
+/** Whether an <img> has loaded a real picture. */
+async function loadedImage(locator, what) {
+  await expectVisible(locator, what);
+  const ok = await locator.first().evaluate(async (img) => {
+    if (!img.complete) await new Promise((r) => img.addEventListener("load", r, { once: true }));
+    return img.naturalWidth > 0;
+  });
+  if (!ok) throw new Error(`image did not load: ${what}`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -358,6 +412,145 @@ step("records: add, edit, filter, sort, delete", async () => {
   await expectVisible(page.getByText("No records yet"), "empty after delete");
 });
 
+step("files: upload an image and see its thumbnail, a wrong type is refused, remove it", async () => {
+  await expectVisible(page.getByText("No records yet"), "empty posts");
+  await byTestId("new-record").click();
+  await dialog().getByLabel(/^title/).fill("With a cover");
+  // A text file where only PNG and JPEG are allowed: the server sniffs it and refuses.
+  await byTestId("file-input-cover").setInputFiles({ name: "notes.png", mimeType: "image/png", buffer: Buffer.from("just some text\n") });
+  await expectVisible(dialog().locator("[data-new-file='notes.png']"), "picked file listed");
+  expectFailure("/api/collections/posts/records", 400);
+  await byTestId("save-record").click();
+  await expectVisible(dialog().locator("[data-field='cover'] .error-text", { hasText: "mime type must be one of" }), "the server's mime type error");
+  await screenshot("file-type-error");
+  // A real PNG: a local preview first, then the server's thumbnail after saving.
+  await byTestId("file-input-cover").setInputFiles(pngFile("My Photo.png"));
+  await loadedImage(dialog().locator("[data-new-file='My Photo.png'] img"), "local preview");
+  if (await dialog().locator("[data-new-file='notes.png']").count()) throw new Error("a single file field kept two picks");
+  await byTestId("save-record").click();
+  await expectGone(dialog(), "record form closed");
+  const cell = byTestId("records-table").locator("tr", { hasText: "With a cover" }).locator("img[src*='thumb=100x100']");
+  await loadedImage(cell, "thumbnail in the table");
+  let rec = (await api("/api/collections/posts/records")).body.items[0];
+  if (!/^my_photo_[a-z0-9]{10}\.png$/.test(rec.cover)) throw new Error(`cover stored as ${JSON.stringify(rec.cover)}`);
+  const thumb = await fetch(`${base}/api/files/${rec.collectionId}/${rec.id}/${rec.cover}?thumb=100x100`);
+  if (thumb.status !== 200 || thumb.headers.get("content-type") !== "image/png") throw new Error(`thumb answered ${thumb.status}`);
+  // The form shows the stored file's thumbnail; removing it clears the property.
+  await byTestId("records-table").getByRole("button", { name: `Open record ${rec.id}` }).click();
+  await loadedImage(dialog().locator(`[data-file='${rec.cover}'] img[src*='thumb=100x100']`), "thumbnail in the form");
+  await expectVisible(dialog().getByRole("link", { name: "my_photo.png" }), "link to the file");
+  const dl = await dialog().getByRole("link", { name: `Download ${rec.cover}` }).getAttribute("href");
+  const dlRes = await fetch(base + dl);
+  if (dlRes.status !== 200 || !/^attachment/.test(dlRes.headers.get("content-disposition") ?? "")) throw new Error(`download link ${dl}: ${dlRes.status}`);
+  await screenshot("record-file");
+  await dialog().getByRole("button", { name: `Remove ${rec.cover}` }).click();
+  await expectVisible(dialog().getByText("Removed on save:"), "removal pending");
+  await byTestId("save-record").click();
+  await expectGone(dialog(), "record form closed after removing");
+  rec = (await api(`/api/collections/posts/records/${rec.id}`)).body;
+  if (rec.cover !== "") throw new Error(`cover after removal: ${JSON.stringify(rec.cover)}`);
+  await expectGone(byTestId("records-table").locator("img"), "no thumbnail after removal");
+  await api(`/api/collections/posts/records/${rec.id}`, { method: "DELETE" });
+
+  // A multiple file property: append, too many, remove one and add another.
+  const created = await api("/api/collections", {
+    method: "POST",
+    body: JSON.stringify({
+      name: "albums",
+      type: "base",
+      schema: {
+        type: "object",
+        properties: {
+          name: { type: "string" },
+          photos: { type: "array", items: { type: "string" }, maxItems: 2, "x-file": { mimeTypes: ["image/png"] } },
+          doc: { type: "string", "x-file": { protected: true, maxSize: 64 } },
+        },
+      },
+    }),
+  });
+  if (created.status !== 200) throw new Error(`albums: ${JSON.stringify(created.body)}`);
+  await page.reload();
+  await collectionLink("albums").click();
+  await byTestId("new-record").click();
+  await dialog().getByLabel(/^name/).fill("Trip");
+  await byTestId("file-input-photos").setInputFiles([pngFile("one.png"), pngFile("two.png", 90, 90)]);
+  // Over the property's 64-byte maxSize: cut off while streaming, the field says so.
+  await byTestId("file-input-doc").setInputFiles({ name: "big.txt", mimeType: "text/plain", buffer: Buffer.alloc(200, "a") });
+  expectFailure("/api/collections/albums/records", 400);
+  await byTestId("save-record").click();
+  await expectVisible(dialog().locator("[data-field='doc'] .error-text"), "file size error");
+  const sizeError = await dialog().locator("[data-field='doc'] .error-text").textContent();
+  if (!/size|large|limit|64/i.test(sizeError)) throw new Error(`size error reads ${sizeError}`);
+  await byTestId("file-input-doc").setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("protected notes\n") });
+  await byTestId("save-record").click();
+  await expectGone(dialog(), "album saved");
+  let album = (await api("/api/collections/albums/records")).body.items[0];
+  if (album.photos.length !== 2 || !album.doc) throw new Error(`album saved as ${JSON.stringify(album)}`);
+  await expectVisible(byTestId("records-table").getByText("+1"), "second photo counted in the cell");
+  await expectVisible(byTestId("records-table").getByText("TXT"), "a type chip for the text file");
+  await byTestId("records-table").getByRole("button", { name: `Open record ${album.id}` }).click();
+  await byTestId("file-input-photos").setInputFiles(pngFile("three.png"));
+  expectFailure("/api/collections/albums/records/", 400);
+  await byTestId("save-record").click();
+  await expectVisible(dialog().locator("[data-field='photos'] .error-text"), "too many files error");
+  const tooMany = await dialog().locator("[data-field='photos'] .error-text").textContent();
+  if (!/maximum allowed files is 2|at most 2|too many/i.test(tooMany)) throw new Error(`too-many error reads ${tooMany}`);
+  await screenshot("too-many-files");
+  await dialog().getByRole("button", { name: `Remove ${album.photos[0]}` }).click();
+  await byTestId("save-record").click();
+  await expectGone(dialog(), "album updated");
+  const kept = album.photos[1];
+  album = (await api(`/api/collections/albums/records/${album.id}`)).body;
+  if (album.photos.length !== 2 || album.photos[0] !== kept || !album.photos[1].startsWith("three_")) {
+    throw new Error(`photos after remove + append: ${JSON.stringify(album.photos)}`);
+  }
+  // The protected file opens with a file token.
+  await byTestId("records-table").getByRole("button", { name: `Open record ${album.id}` }).click();
+  const href = await dialog().locator(`[data-file='${album.doc}'] .name a`).getAttribute("href");
+  if (!/[?&]token=/.test(href)) throw new Error(`protected file link without a token: ${href}`);
+  const doc = await fetch(base + href);
+  if (doc.status !== 200 || (await doc.text()) !== "protected notes\n") throw new Error(`protected file with token: ${doc.status}`);
+  const bare = await fetch(`${base}/api/files/${album.collectionId}/${album.id}/${album.doc}`);
+  if (bare.status !== 404) throw new Error(`protected file without a token: ${bare.status}`);
+  await page.keyboard.press("Escape");
+  await collectionLink("posts").click();
+});
+
+step("settings: S3 file storage validation, save, test connection", async () => {
+  await page.getByRole("link", { name: "Settings" }).click();
+  await expectVisible(page.getByRole("heading", { name: "File storage" }), "file storage section");
+  await expectVisible(byTestId("switch-note").getByText("Switching backends moves no files."), "what switching does");
+  await expectVisible(page.getByText("Not on the server yet"), "the missing sections are named");
+  await byTestId("s3-enabled").check();
+  expectFailure("/api/settings", 400);
+  await byTestId("save-settings").click();
+  for (const id of ["s3-bucket", "s3-region", "s3-endpoint", "s3-accessKey", "s3-secret"]) {
+    await expectVisible(page.locator(`#${id}-err`, { hasText: "Cannot be blank." }), `${id} blank error`);
+  }
+  await screenshot("settings-s3-errors");
+  await byTestId("s3-enabled").uncheck();
+  await page.getByLabel(/Force path-style/).check();
+  await page.locator("#s3-bucket").fill("my-bucket");
+  await byTestId("save-settings").click();
+  await expectVisible(page.getByText("Saved. New uploads go to the local storage folder."), "saved");
+  const got = await api("/api/settings");
+  if (got.body.s3.forcePathStyle !== true || got.body.s3.bucket !== "my-bucket" || got.body.s3.enabled) throw new Error(`settings ${JSON.stringify(got.body)}`);
+  expectFailure("/api/settings/test/s3", 400);
+  await byTestId("test-s3").click();
+  await expectVisible(byTestId("test-result").getByText("S3 storage filesystem is not enabled."), "the test's answer");
+  await screenshot("settings");
+  await page.reload();
+  await expectVisible(page.locator("#s3-bucket"), "settings after reload");
+  if ((await page.locator("#s3-bucket").inputValue()) !== "my-bucket") throw new Error("saved bucket not shown after reload");
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) throw new Error(`the settings page scrolls sideways by ${overflow}px at phone width`);
+  await screenshot("phone-settings");
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByRole("link", { name: "Collections" }).click();
+  await collectionLink("posts").click();
+});
+
 step("schema changes: rows that would break it are named; a drop is reviewed first", async () => {
   await api("/api/collections/posts/records", { method: "POST", body: JSON.stringify({ title: "Hello", meta: { k: 1 } }) });
   await page.reload();
@@ -422,6 +615,17 @@ step("dark mode, keyboard and phone width", async () => {
   });
   if (dialogOverflow > 1) throw new Error(`the collection editor scrolls sideways by ${dialogOverflow}px at phone width`);
   await screenshot("phone-editor");
+  await page.keyboard.press("Escape");
+  // The record form with a picked file fits the phone too.
+  await byTestId("new-record").click();
+  await byTestId("file-input-cover").setInputFiles(pngFile("a photo with a rather long file name for a phone.png"));
+  await loadedImage(dialog().locator("[data-field='cover'] img"), "preview at phone width");
+  const formOverflow = await page.evaluate(() => {
+    const d = document.querySelector("dialog[open]");
+    return d.scrollWidth - d.clientWidth;
+  });
+  if (formOverflow > 1) throw new Error(`the record form scrolls sideways by ${formOverflow}px at phone width`);
+  await screenshot("phone-record-file");
   await page.keyboard.press("Escape");
   await byTestId("theme-toggle").click();
   await screenshot("phone-light");

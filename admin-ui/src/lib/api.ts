@@ -184,3 +184,28 @@ export function keepFresh(): void {
     if (s && tokenExpiry(s.token) - Date.now() / 1000 < 6 * 3600) void refresh();
   }, 5 * 60 * 1000);
 }
+
+// File tokens for protected files (`POST /api/files/token`, valid 180 s): one is shared
+// until it is two minutes old.
+let fileTokenCache: { token: string; at: number; session: string } | null = null;
+let fileTokenPending: Promise<string> | null = null;
+
+export const FILE_TOKEN_REUSE_MS = 120_000;
+
+export async function fileToken(): Promise<string> {
+  const s = get(session)?.token ?? "";
+  if (fileTokenCache && fileTokenCache.session === s && Date.now() - fileTokenCache.at < FILE_TOKEN_REUSE_MS) {
+    return fileTokenCache.token;
+  }
+  if (!fileTokenPending) {
+    fileTokenPending = api<{ token: string }>("/api/files/token", { method: "POST" })
+      .then((r) => {
+        fileTokenCache = { token: r.token, at: Date.now(), session: s };
+        return r.token;
+      })
+      .finally(() => {
+        fileTokenPending = null;
+      });
+  }
+  return fileTokenPending;
+}
