@@ -4,7 +4,9 @@
     python3 benches/files.py [--keelbase target/release/keelbase] [--pocketbase .venv-bench/bin/pocketbase]
 
 Run by hand, never from the tests. Each server runs alone on a fresh data dir, pinned to
-CPU 0 (taskset) while this client runs on CPU 1. Measured per server:
+CPU 0 (taskset); this client is not pinned. Measured per server:
+
+  (`--no-pin`: the server is not pinned, the second configuration.)
 
   * upload and download of a 10 MiB file (sequential, MiB/s, best of 3 rounds),
   * upload and download of a 20 KiB PNG (4 client threads, req/s),
@@ -96,7 +98,9 @@ class Server:
     def __init__(self, kind, binary, cpu):
         self.kind = kind
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix=f"files-bench-{kind}-")
+        self.root = tempfile.mkdtemp(prefix=f"files-bench-{kind}-")
+        # PocketBase writes migration files beside its data dir: keep both in our folder.
+        self.dir = os.path.join(self.root, "data")
         env = dict(os.environ)
         if kind == "keelbase":
             env["RUST_LOG"] = "warn"
@@ -107,7 +111,8 @@ class Server:
             subprocess.run([binary, "superuser", "upsert", EMAIL, PASSWORD, "--dir", self.dir], check=True,
                            stdout=subprocess.DEVNULL)
             cmd = [binary, "serve", "--http", f"127.0.0.1:{self.port}", "--dir", self.dir]
-        self.proc = subprocess.Popen(["taskset", "-c", str(cpu)] + cmd, stdout=subprocess.DEVNULL,
+        pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        self.proc = subprocess.Popen(pin + cmd, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, env=env)
         deadline = time.time() + 30
         while True:
@@ -156,7 +161,7 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def best(rounds, fn):
@@ -278,10 +283,11 @@ def main():
     p.add_argument("--keelbase", default="target/release/keelbase")
     p.add_argument("--pocketbase", default=".venv-bench/bin/pocketbase")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--no-pin", action="store_true", help="let the server use every core")
     args = p.parse_args()
     results = {}
     for kind, binary in [("keelbase", args.keelbase), ("pocketbase", args.pocketbase)]:
-        s = Server(kind, binary, 0)
+        s = Server(kind, binary, None if args.no_pin else 0)
         try:
             results[kind] = run(s, args.rounds)
         finally:
