@@ -113,7 +113,8 @@ impl Collections {
         Ok(service)
     }
 
-    /// Add the system triggers (ddl.rs) to auth tables made before those triggers existed.
+    /// Add the system triggers (`ddl/triggers.rs`) to auth tables made before those
+    /// triggers existed.
     async fn ensure_triggers(&self) -> Result<(), CollectionsError> {
         let snapshot = self.snapshot();
         let missing = self
