@@ -2,7 +2,7 @@
 //!
 //! `superusers.rs` serves the `_superusers` system auth collection; `records.rs` the
 //! records of user auth collections (password login, tokens), `flows.rs` their mailed
-//! flows, `oauth2.rs` OAuth2 sign-in over the providers of `providers.rs`. No HTTP in
+//! flows, `oauth2.rs` OAuth2 sign-in over the providers of `providers/`. No HTTP in
 //! here: [`AuthError`] is mapped to statuses in `api/error.rs`.
 //!
 //! Depends on `db`, `schema`, `query`, `mail`, `util`, and on `records::write` for OAuth2

@@ -57,7 +57,7 @@ fn defaults(collection: &str) -> Value {
 }
 
 /// The OAuth2 provider names a collection may configure: the presets (their endpoints and
-/// user mapping live in `auth/providers.rs`) and up to three generic OpenID Connect
+/// user mapping live in `auth/providers/`) and up to three generic OpenID Connect
 /// providers, whose endpoints must be given.
 pub const OAUTH2_PROVIDERS: &[&str] = &[
     "apple",
