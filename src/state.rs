@@ -21,6 +21,7 @@ struct Inner {
     auth_records: AuthRecords,
     limiter: crate::ratelimit::Limiter,
     realtime: crate::realtime::Broker,
+    events: crate::records::events::Events,
 }
 
 impl AppState {
@@ -51,6 +52,12 @@ impl AppState {
             config.app_name.clone(),
             config.app_url.clone(),
         );
+        let realtime = crate::realtime::Broker::new(config.realtime_max_clients);
+        let events = crate::records::events::Events::start(
+            data.clone(),
+            collections.registry().clone(),
+            realtime.clone(),
+        );
         Ok(Self(Arc::new(Inner {
             data,
             aux,
@@ -58,7 +65,8 @@ impl AppState {
             superusers,
             auth_records,
             limiter: crate::ratelimit::Limiter::from_config(&config),
-            realtime: crate::realtime::Broker::new(config.realtime_max_clients),
+            realtime,
+            events,
             config,
         })))
     }
@@ -88,6 +96,11 @@ impl AppState {
     /// The realtime clients and their subscriptions.
     pub fn realtime(&self) -> &crate::realtime::Broker {
         &self.0.realtime
+    }
+
+    /// Record events: writers publish committed changes here for realtime subscribers.
+    pub fn events(&self) -> &crate::records::events::Events {
+        &self.0.events
     }
 
     pub fn auth_records(&self) -> &AuthRecords {

@@ -526,3 +526,548 @@ async fn shutdown_ends_open_streams() {
     assert!(sse.next().await.is_none(), "the stream ended");
     assert!(app.state.realtime().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// Record events (API.md §7.3–§7.4): what a committed write sends, to whom, in which shape.
+// ---------------------------------------------------------------------------------------
+
+/// The identities of the record-event tests, with their tokens.
+struct World {
+    app: TestApp,
+    server: RunningServer,
+    admin: String,
+    alice: String,
+    alice_id: String,
+    bob: String,
+}
+
+/// `posts`: readable when published or by its owner; `secret` is hidden; `tasks`: readable
+/// only with the header `X-Token: abc`.
+async fn world() -> World {
+    let (app, server) = serve(|_| {}).await;
+    let admin = app.superuser_token().await;
+    let alice = user_token(&app, "alice@example.com").await;
+    let bob = user_token(&app, "bob@example.com").await;
+    let me = app
+        .get("/api/collections/users/records?fields=id", Some(&alice))
+        .await;
+    let alice_id = me.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let rule = "published = true || owner = @request.auth.id";
+    let a = app
+        .post(
+            "/api/collections",
+            json!({"name": "posts", "schema": {"type": "object", "properties": {
+                "title": {"type": "string"}, "published": {"type": "boolean"},
+                "owner": {"type": "string", "x-relation": {"collection": "users"}},
+                "secret": {"type": "string", "x-hidden": true},
+                "body": {"type": "string"}
+            }}, "listRule": rule, "viewRule": rule, "createRule": "", "updateRule": "",
+                "deleteRule": ""}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = app
+        .post(
+            "/api/collections",
+            json!({"name": "tasks", "schema": {"type": "object", "properties": {
+                "title": {"type": "string"}}},
+                "listRule": "@request.headers.x_token = 'abc'", "viewRule": "",
+                "createRule": ""}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    World {
+        app,
+        server,
+        admin,
+        alice,
+        alice_id,
+        bob,
+    }
+}
+
+impl World {
+    async fn write(&self, method: reqwest::Method, path: &str, body: Value, token: &str) -> Value {
+        let mut r = client().request(method.clone(), self.server.url(path));
+        if !token.is_empty() {
+            r = r.header("authorization", token);
+        }
+        if method != reqwest::Method::DELETE {
+            r = r.json(&body);
+        }
+        let response = r.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    async fn create(&self, collection: &str, body: Value, token: &str) -> Value {
+        let path = format!("/api/collections/{collection}/records");
+        self.write(reqwest::Method::POST, &path, body, token).await
+    }
+
+    async fn update(&self, collection: &str, id: &str, body: Value, token: &str) -> Value {
+        let path = format!("/api/collections/{collection}/records/{id}");
+        self.write(reqwest::Method::PATCH, &path, body, token).await
+    }
+
+    async fn delete(&self, collection: &str, id: &str, token: &str) {
+        let path = format!("/api/collections/{collection}/records/{id}");
+        self.write(reqwest::Method::DELETE, &path, json!({}), token)
+            .await;
+    }
+
+    /// A GET of the record by `token`'s identity: the body, or `None` when refused.
+    async fn view(&self, collection: &str, id: &str, token: &str) -> Option<Value> {
+        let mut r = client().get(
+            self.server
+                .url(&format!("/api/collections/{collection}/records/{id}")),
+        );
+        if !token.is_empty() {
+            r = r.header("authorization", token);
+        }
+        let response = r.send().await.unwrap();
+        if response.status() != 200 {
+            return None;
+        }
+        Some(response.json().await.unwrap())
+    }
+
+    /// A new SSE client bound to `token` (empty: a guest) with `keys`.
+    async fn listen(&self, token: &str, keys: &[&str]) -> Sse {
+        let sse = Sse::open(&self.server, &[]).await;
+        self.resubscribe(&sse, token, keys).await;
+        sse
+    }
+
+    async fn resubscribe(&self, sse: &Sse, token: &str, keys: &[&str]) {
+        let headers: Vec<(&str, &str)> = if token.is_empty() {
+            Vec::new()
+        } else {
+            vec![("authorization", token)]
+        };
+        let body = json!({"clientId": sse.id, "subscriptions": keys});
+        let (status, body, _) = subscribe(&self.server, body, &headers).await;
+        assert_eq!(status, 204, "{body}");
+    }
+
+    /// A published post everyone may see: the next event of a `posts/*` subscriber that
+    /// got nothing else in between.
+    async fn sentinel(&self, title: &str) -> String {
+        let r = self
+            .create(
+                "posts",
+                json!({"title": title, "published": true}),
+                &self.admin,
+            )
+            .await;
+        r["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The `?options=` suffix the SDK writes for `options`.
+fn with_options(topic: &str, options: Value) -> String {
+    let encoded: String =
+        url::form_urlencoded::byte_serialize(options.to_string().as_bytes()).collect();
+    format!("{topic}?options={}", encoded.replace('+', "%20"))
+}
+
+/// The next event, which must be named `name`.
+async fn expect_event(sse: &mut Sse, name: &str) -> Value {
+    let e = sse.next().await.expect("an event");
+    assert_eq!(e.name, name, "event name; data {}", e.data);
+    assert_eq!(e.id, sse.id, "every event carries the client id");
+    e.data
+}
+
+#[tokio::test]
+async fn creates_updates_and_deletes_reach_every_matching_topic_with_their_action() {
+    let w = world().await;
+    let posts = w
+        .app
+        .state
+        .collections()
+        .snapshot()
+        .get("posts")
+        .unwrap()
+        .id
+        .clone();
+    let by_id = format!("{posts}/*");
+    let mut sse = w.listen("", &["posts/*", "posts", &by_id, "tasks/*"]).await;
+    let created = w
+        .create(
+            "posts",
+            json!({"title": "Hello", "published": true}),
+            &w.alice,
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let e = sse.next().await.unwrap();
+        assert_eq!(e.data["action"], "create", "{}", e.data);
+        assert_eq!(e.data["record"]["id"], id.as_str());
+        assert_eq!(e.data["record"]["title"], "Hello");
+        assert_eq!(e.data["record"]["collectionName"], "posts");
+        assert!(
+            e.data["record"].get("secret").is_none(),
+            "hidden fields never reach a guest"
+        );
+        names.push(e.name);
+    }
+    names.sort();
+    let mut want = vec!["posts".to_owned(), "posts/*".to_owned(), by_id.clone()];
+    want.sort();
+    assert_eq!(
+        names, want,
+        "one event per matching subscription, named by it"
+    );
+
+    // A single-record topic, alongside a collection topic.
+    let record_topic = format!("posts/{id}");
+    w.resubscribe(&sse, "", &[&record_topic, "posts/other"])
+        .await;
+    w.update("posts", &id, json!({"title": "Changed"}), &w.alice)
+        .await;
+    let data = expect_event(&mut sse, &record_topic).await;
+    assert_eq!(data["action"], "update");
+    assert_eq!(data["record"]["title"], "Changed");
+    let other = w.sentinel("not this one").await;
+    w.delete("posts", &id, &w.alice).await;
+    let data = expect_event(&mut sse, &record_topic).await;
+    assert_eq!(data["action"], "delete");
+    assert_eq!(data["record"]["title"], "Changed", "the record as it was");
+    // `posts/other` names no record; the sentinel went to no topic of this client.
+    assert!(!other.is_empty());
+    assert_eq!(w.app.state.events().dropped(), 0);
+}
+
+#[tokio::test]
+async fn options_filter_fields_and_headers_select_and_shape_events() {
+    let w = world().await;
+    let filtered = with_options(
+        "posts/*",
+        json!({"query": {"filter": "title ~ 'rt'", "fields": "id,title"}}),
+    );
+    let request_filter = with_options(
+        "posts/*",
+        json!({"query": {"filter": "@request.auth.id != ''"}}),
+    );
+    let mut guest = w.listen("", &[&filtered, &request_filter, "posts/*"]).await;
+    let mut admin = w.listen(&w.admin, &[&request_filter]).await;
+
+    w.create(
+        "posts",
+        json!({"title": "rt post", "published": true}),
+        &w.alice,
+    )
+    .await;
+    // The guest: the filtered subscription (picked fields) and the plain one, never the
+    // `@request` filter (refused for non-superusers: the event is dropped).
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let e = guest.next().await.unwrap();
+        got.push((e.name.clone(), e.data));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let (plain, picked) = (&got[0], &got[1]);
+    assert_eq!(plain.0, "posts/*");
+    assert_eq!(picked.0, filtered);
+    let keys: Vec<&String> = picked.1["record"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["id", "title"], "fields applied: {}", picked.1);
+    assert_eq!(picked.1["action"], "create");
+    // The superuser may use `@request` in a filter.
+    let data = expect_event(&mut admin, &request_filter).await;
+    assert_eq!(data["record"]["title"], "rt post");
+    assert!(
+        data["record"].get("secret").is_some(),
+        "superusers see hidden fields"
+    );
+
+    w.create(
+        "posts",
+        json!({"title": "nomatch", "published": true}),
+        &w.alice,
+    )
+    .await;
+    let e = guest.next().await.unwrap();
+    assert_eq!(e.name, "posts/*", "the filter left out `nomatch`");
+    assert_eq!(e.data["record"]["title"], "nomatch");
+
+    // Headers in the options take part in the rule as @request.headers.*.
+    let with_header = with_options("tasks/*", json!({"headers": {"X-Token": "abc"}}));
+    let wrong_header = with_options("tasks/*", json!({"headers": {"X-Token": "nope"}}));
+    let mut tasks = w
+        .listen("", &["tasks/*", &wrong_header, &with_header])
+        .await;
+    w.create("tasks", json!({"title": "t1"}), "").await;
+    let data = expect_event(&mut tasks, &with_header).await;
+    assert_eq!(data["record"]["title"], "t1");
+    w.create("tasks", json!({"title": "t2"}), "").await;
+    let data = expect_event(&mut tasks, &with_header).await;
+    assert_eq!(data["record"]["title"], "t2", "nothing else in between");
+
+    // Malformed options, an unknown field or a hidden field in a filter: no events.
+    let keys = [
+        "posts/*?options=%7Bnot-json".to_owned(),
+        with_options("posts/*", json!({"query": {"filter": "nope = 1"}})),
+        with_options("posts/*", json!({"query": {"filter": "secret = 'x'"}})),
+        with_options("posts/*", json!({"query": {"filter": "title ~"}})),
+        "posts/*".to_owned(),
+    ];
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut odd = w.listen("", &keys).await;
+    w.create(
+        "posts",
+        json!({"title": "x", "secret": "x", "published": true}),
+        &w.admin,
+    )
+    .await;
+    let e = odd.next().await.unwrap();
+    assert_eq!(e.name, "posts/*");
+    let sentinel = w.sentinel("after").await;
+    let e = odd.next().await.unwrap();
+    assert_eq!(
+        (e.name.as_str(), e.data["record"]["id"].as_str()),
+        ("posts/*", Some(sentinel.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn rule_hidden_records_reach_only_those_who_may_see_them() {
+    let w = world().await;
+    let mut alice = w.listen(&w.alice, &["posts/*"]).await;
+    let mut bob = w.listen(&w.bob, &["posts/*"]).await;
+    let mut guest = w.listen("", &["posts/*"]).await;
+    let mut admin = w.listen(&w.admin, &["posts/*"]).await;
+    let private = w
+        .create(
+            "posts",
+            json!({"title": "mine", "owner": w.alice_id, "secret": "s3cret"}),
+            &w.admin,
+        )
+        .await;
+    let private_id = private["id"].as_str().unwrap().to_owned();
+    let data = expect_event(&mut alice, "posts/*").await;
+    assert_eq!(
+        data["record"]["id"],
+        private_id.as_str(),
+        "the owner gets it"
+    );
+    assert!(data["record"].get("secret").is_none(), "{data}");
+    let data = expect_event(&mut admin, "posts/*").await;
+    assert_eq!(data["record"]["secret"], "s3cret");
+    let sentinel = w.sentinel("public").await;
+    for sse in [&mut bob, &mut guest] {
+        let data = expect_event(sse, "posts/*").await;
+        assert_eq!(
+            data["record"]["id"],
+            sentinel.as_str(),
+            "the private post never reached them"
+        );
+    }
+    // Deleting it: checked against the record as it was.
+    w.delete("posts", &private_id, &w.admin).await;
+    let data = expect_event(&mut alice, "posts/*").await;
+    assert_eq!(data["action"], "create", "alice also saw the sentinel");
+    let data = expect_event(&mut alice, "posts/*").await;
+    assert_eq!(
+        (data["action"].as_str(), data["record"]["id"].as_str()),
+        (Some("delete"), Some(private_id.as_str()))
+    );
+    let sentinel = w.sentinel("public 2").await;
+    for sse in [&mut alice, &mut bob] {
+        let data = expect_event(sse, "posts/*").await;
+        assert_eq!(data["record"]["id"], sentinel.as_str());
+    }
+
+    // Auth records: the owner sees its email, nobody sees password or tokenKey.
+    w.resubscribe(&alice, &w.alice, &["users/*"]).await;
+    w.resubscribe(&bob, &w.bob, &["users/*"]).await;
+    w.update("users", &w.alice_id, json!({"name": "Alice"}), &w.alice)
+        .await;
+    let data = expect_event(&mut alice, "users/*").await;
+    let record = data["record"].as_object().unwrap();
+    assert_eq!(record["email"], "alice@example.com");
+    assert_eq!(record["name"], "Alice");
+    assert!(!record.contains_key("password") && !record.contains_key("tokenKey"));
+    let bob_id = w.get_id("users", &w.bob).await;
+    w.update("users", &bob_id, json!({"name": "Bob"}), &w.bob)
+        .await;
+    let data = expect_event(&mut bob, "users/*").await;
+    assert_eq!(
+        data["record"]["name"], "Bob",
+        "bob never got alice's update (users' listRule)"
+    );
+}
+
+impl World {
+    /// The id of the caller's own record of an auth collection.
+    async fn get_id(&self, collection: &str, token: &str) -> String {
+        let r = self
+            .app
+            .get(
+                &format!("/api/collections/{collection}/records?fields=id"),
+                Some(token),
+            )
+            .await;
+        r.body["items"][0]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn unsubscribing_stops_events() {
+    let w = world().await;
+    let mut sse = w.listen("", &["posts/*"]).await;
+    w.resubscribe(&sse, "", &[]).await;
+    w.sentinel("unseen").await;
+    w.resubscribe(&sse, "", &["posts/*"]).await;
+    let seen = w.sentinel("seen").await;
+    let data = expect_event(&mut sse, "posts/*").await;
+    assert_eq!(data["record"]["id"], seen.as_str());
+}
+
+#[tokio::test]
+async fn a_batch_publishes_after_it_commits_and_a_failed_batch_publishes_nothing() {
+    let w = world().await;
+    let mut sse = w.listen("", &["posts/*"]).await;
+    let post = |title: &str| {
+        json!({"method": "POST", "url": "/api/collections/posts/records",
+            "body": {"title": title, "published": true}})
+    };
+    let failing = json!({"requests": [post("rolled back"), {"method": "POST",
+        "url": "/api/collections/posts/records", "body": {"title": 5}}]});
+    let r = client()
+        .post(w.server.url("/api/batch"))
+        .header("authorization", &w.admin)
+        .json(&failing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
+    let ok = json!({"requests": [post("b1"), post("b2")]});
+    let r = client()
+        .post(w.server.url("/api/batch"))
+        .header("authorization", &w.admin)
+        .json(&ok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answers: Value = r.json().await.unwrap();
+    let first = expect_event(&mut sse, "posts/*").await;
+    assert_eq!(
+        first["record"]["title"], "b1",
+        "the rolled-back create sent nothing"
+    );
+    assert_eq!(first["record"]["id"], answers[0]["body"]["id"]);
+    let second = expect_event(&mut sse, "posts/*").await;
+    assert_eq!(second["record"]["title"], "b2");
+}
+
+/// RELIABILITY.md A-42/S-12: over many writes, an event reaches a subscriber if and only
+/// if a GET of that record by the same identity succeeds at that moment (for a delete:
+/// just before it), and carries exactly what that GET returns. Four identities listen at
+/// once, each on its own stream; the writes come from three of them.
+#[tokio::test]
+async fn differential_an_event_reaches_a_subscriber_iff_its_get_succeeds() {
+    let w = world().await;
+    let bob_id = w.get_id("users", &w.bob).await;
+    let identities = [
+        ("guest", String::new()),
+        ("alice", w.alice.clone()),
+        ("bob", w.bob.clone()),
+        ("admin", w.admin.clone()),
+    ];
+    let mut collectors = Vec::new();
+    for (name, token) in &identities {
+        let mut sse = w.listen(token, &["posts/*"]).await;
+        collectors.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let e = sse.next().await.expect("the stream stays open");
+                if e.data["record"]["title"] == "the end" {
+                    return got;
+                }
+                got.push((
+                    e.data["action"].as_str().unwrap().to_owned(),
+                    e.data["record"].clone(),
+                ));
+            }
+        }));
+        let _ = name;
+    }
+    let mut expected: Vec<Vec<(String, Value)>> = vec![Vec::new(); identities.len()];
+    let mut live: Vec<String> = Vec::new();
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % n
+    };
+    let owners = [String::new(), w.alice_id.clone(), bob_id.clone()];
+    let writers = [w.alice.clone(), w.bob.clone(), w.admin.clone()];
+    for step in 0..60 {
+        let writer = &writers[next(writers.len())];
+        let owner = &owners[next(owners.len())];
+        let published = next(3) == 0;
+        let choice = if live.is_empty() { 0 } else { next(4) };
+        let title = format!("step {step}");
+        let (action, id) = match choice {
+            0 | 1 => {
+                let body = json!({"title": title, "owner": owner, "published": published,
+                    "secret": "never for users"});
+                let r = w.create("posts", body, &w.admin).await;
+                let id = r["id"].as_str().unwrap().to_owned();
+                live.push(id.clone());
+                ("create", id)
+            }
+            2 => {
+                let id = live[next(live.len())].clone();
+                let body = json!({"title": title, "owner": owner, "published": published});
+                w.update("posts", &id, body, writer).await;
+                ("update", id)
+            }
+            _ => {
+                let id = live.remove(next(live.len()));
+                for (i, (_, token)) in identities.iter().enumerate() {
+                    if let Some(body) = w.view("posts", &id, token).await {
+                        expected[i].push(("delete".to_owned(), body));
+                    }
+                }
+                w.delete("posts", &id, writer).await;
+                continue;
+            }
+        };
+        for (i, (_, token)) in identities.iter().enumerate() {
+            if let Some(body) = w.view("posts", &id, token).await {
+                expected[i].push((action.to_owned(), body));
+            }
+        }
+    }
+    w.sentinel("the end").await;
+    for (i, collector) in collectors.into_iter().enumerate() {
+        let got = tokio::time::timeout(WAIT, collector)
+            .await
+            .unwrap()
+            .unwrap();
+        let name = identities[i].0;
+        assert!(!expected[i].is_empty(), "{name} may see something");
+        assert_eq!(
+            got.len(),
+            expected[i].len(),
+            "{name}: events vs successful GETs"
+        );
+        for (n, (g, e)) in got.iter().zip(&expected[i]).enumerate() {
+            assert_eq!(g, e, "{name}: event {n} differs from the GET");
+        }
+    }
+    assert!(
+        expected[0].len() < expected[3].len(),
+        "the rule hid something from the guest"
+    );
+}

@@ -7,6 +7,7 @@
 //! no space after the colons), rather than with axum's `Sse`, which puts one there.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::{Body as ResponseBody, Bytes};
 use axum::extract::{RawQuery, State};
@@ -135,21 +136,37 @@ async fn set_subscriptions(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let (client_id, keys) = subscriptions_request(&body)?;
-    let auth = match auth {
-        Auth::Guest => None,
-        Auth::Superuser(session) => Some(ClientAuth {
-            collection_id: SUPERUSERS_ID.to_owned(),
-            record_id: session.record.id.clone(),
-        }),
-        Auth::Record(session) => Some(ClientAuth {
-            collection_id: session.collection.id.clone(),
-            record_id: session.id().to_owned(),
-        }),
-    };
+    let auth = client_auth(auth);
     state
         .realtime()
         .set_subscriptions(client_id, &ip, auth, &keys)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The auth record a realtime client binds to: the caller of the request, its token and
+/// the record as `@request.auth` will see it.
+pub(super) fn client_auth(auth: Auth) -> Option<ClientAuth> {
+    match auth {
+        Auth::Guest => None,
+        Auth::Superuser(session) => {
+            let record = match crate::auth::superusers::record_json(&session.record) {
+                Value::Object(record) => record,
+                _ => Map::new(),
+            };
+            Some(ClientAuth {
+                collection_id: SUPERUSERS_ID.to_owned(),
+                record_id: session.record.id.clone(),
+                token: Arc::from(session.token.as_str()),
+                record: Arc::new(record),
+            })
+        }
+        Auth::Record(session) => Some(ClientAuth {
+            collection_id: session.collection.id.clone(),
+            record_id: session.id().to_owned(),
+            token: Arc::from(session.token.as_str()),
+            record: Arc::new(session.record.clone()),
+        }),
+    }
 }
 
 /// The client id and the subscription list of a `POST /api/realtime` body, checked

@@ -134,6 +134,26 @@ pub fn load(
     }
 }
 
+/// Does `token` still authenticate `stored`, a record of `collection` (superusers
+/// included: they sign the same way)? Checks the signature against the record's current
+/// `tokenKey` and the collection's current secret, the expiry, and that the claims name
+/// this record. Realtime uses it to drop bindings that stopped being valid.
+pub fn token_still_valid(collection: &Collection, stored: &StoredAuth, token: &str) -> bool {
+    let Some(unverified) = token::decode_unverified(token) else {
+        return false;
+    };
+    let names_it = unverified.claims.kind == "auth"
+        && unverified.claims.collection_id == collection.id
+        && unverified.claims.id == stored.id();
+    if !names_it {
+        return false;
+    }
+    let Some(key) = AuthRecords::signing_key(collection, &stored.token_key) else {
+        return false;
+    };
+    unverified.verify(&key, token::now_unix()).is_some()
+}
+
 /// The auth record JSON its owner sees: email always, hidden fields never.
 pub fn own_json(collection: &Collection, record: &Map<String, Value>) -> Value {
     let mut out = Map::with_capacity(record.len());

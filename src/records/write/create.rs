@@ -16,6 +16,7 @@ use crate::auth::AuthError;
 use crate::db::Db;
 use crate::query::compile::virtual_row;
 use crate::query::RequestInfo;
+use crate::records::events::{capture, Action, Change};
 use crate::schema::field::FieldKind;
 use crate::schema::{Collection, Snapshot};
 use crate::util::{new_id, now_string, random_string};
@@ -196,10 +197,12 @@ impl Create {
     }
 }
 
-/// A created record: its id, and its answer when known without a read.
+/// A created record: its id, its answer when known without a read, and the change to
+/// publish (the row as committed).
 pub struct Created {
     pub id: String,
     pub record: Option<Value>,
+    pub change: Option<Change>,
 }
 
 /// Create a record from `body`.
@@ -215,7 +218,11 @@ pub async fn create(
     let secrets = secrets(db, hasher, &collection, None, &body).await?;
     let job = job.with_secrets(secrets);
     let record = job.answer(&request);
-    db.write(move |conn: &Connection| job.run(conn).map(|()| job.id))
-        .await
-        .map(|id| Created { id, record })
+    db.write(move |conn: &Connection| {
+        job.run(conn)?;
+        let change = capture(conn, Action::Create, &job.collection, &job.id)?;
+        Ok((job.id, change))
+    })
+    .await
+    .map(|(id, change)| Created { id, record, change })
 }

@@ -10,6 +10,7 @@ use super::rules::{check_writable, rule_sql};
 use super::WriteError;
 use crate::db::Db;
 use crate::query::RequestInfo;
+use crate::records::events::{capture, Action, Change};
 use crate::records::RecordsError;
 use crate::schema::field::FieldKind;
 use crate::schema::{quote_ident as q, Collection, Snapshot};
@@ -95,14 +96,26 @@ impl Delete {
     }
 }
 
-/// Delete record `id` (see [`Delete::run`]).
+impl Delete {
+    /// [`Delete::run`], returning the record as it was just before (the change to
+    /// publish once committed).
+    pub fn run_capturing(&self, conn: &Connection) -> Result<Option<Change>, WriteError> {
+        let before = capture(conn, Action::Delete, &self.collection, &self.id)?;
+        self.run(conn)?;
+        Ok(before)
+    }
+}
+
+/// Delete record `id` (see [`Delete::run`]). Returns the change to publish: the record
+/// as it was before.
 pub async fn delete(
     db: &Db,
     snapshot: Arc<Snapshot>,
     collection: Arc<Collection>,
     id: String,
     request: RequestInfo,
-) -> Result<(), WriteError> {
+) -> Result<Option<Change>, WriteError> {
     let job = prepare_delete(&snapshot, &collection, id, &request)?;
-    db.write(move |conn: &Connection| job.run(conn)).await
+    db.write(move |conn: &Connection| job.run_capturing(conn))
+        .await
 }

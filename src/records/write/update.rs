@@ -16,6 +16,7 @@ use crate::auth::password::Hasher;
 use crate::auth::AuthError;
 use crate::db::{Db, DbError};
 use crate::query::RequestInfo;
+use crate::records::events::{capture, Action, Change};
 use crate::records::RecordsError;
 use crate::schema::field::{Autodate, FieldKind};
 use crate::schema::value::encode;
@@ -276,7 +277,8 @@ impl Update {
     }
 }
 
-/// Update record `id` with `body` (partial). Returns nothing; read it back to answer.
+/// Update record `id` with `body` (partial). Returns the change to publish (the row as
+/// committed); read the record back to answer.
 pub async fn update(
     db: &Db,
     hasher: &Hasher,
@@ -285,9 +287,13 @@ pub async fn update(
     id: String,
     body: Map<String, Value>,
     request: RequestInfo,
-) -> Result<(), WriteError> {
+) -> Result<Option<Change>, WriteError> {
     let job = prepare_update(&snapshot, &collection, id.clone(), body, &request)?;
     let secrets = secrets(db, hasher, &collection, Some(&id), &job.body).await?;
     let job = job.with_secrets(secrets);
-    db.write(move |conn: &Connection| job.run(conn)).await
+    db.write(move |conn: &Connection| {
+        job.run(conn)?;
+        Ok(capture(conn, Action::Update, &job.collection, &job.id)?)
+    })
+    .await
 }
