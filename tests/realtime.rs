@@ -1071,3 +1071,211 @@ async fn differential_an_event_reaches_a_subscriber_iff_its_get_succeeds() {
         "the rule hid something from the guest"
     );
 }
+
+#[tokio::test]
+async fn expand_in_the_options_goes_through_view_rules() {
+    let w = world().await;
+    let key = with_options("posts/*", json!({"query": {"expand": "owner"}}));
+    let mut alice = w.listen(&w.alice, &[&key]).await;
+    let mut bob = w.listen(&w.bob, &[&key]).await;
+    w.create(
+        "posts",
+        json!({"title": "owned", "owner": w.alice_id, "published": true}),
+        &w.admin,
+    )
+    .await;
+    let data = expect_event(&mut alice, &key).await;
+    assert_eq!(data["record"]["expand"]["owner"]["id"], w.alice_id.as_str());
+    assert_eq!(
+        data["record"]["expand"]["owner"]["email"], "alice@example.com",
+        "her own record, email included"
+    );
+    let data = expect_event(&mut bob, &key).await;
+    assert_eq!(data["record"]["owner"], w.alice_id.as_str());
+    assert!(
+        data["record"]
+            .get("expand")
+            .is_none_or(|e| e.get("owner").is_none()),
+        "users' viewRule hides alice from bob: {data}"
+    );
+}
+
+/// Waits until no client is bound to `record_id`; panics after `within`.
+async fn wait_unbound(app: &TestApp, record_id: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while app
+        .state
+        .realtime()
+        .bound()
+        .iter()
+        .any(|b| b.auth.record_id == record_id)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still bound to {record_id} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_password_a_new_token_key_or_a_deleted_record_ends_the_binding() {
+    let w = world().await;
+    let bob_id = w.get_id("users", &w.bob).await;
+    let mut alice = w.listen(&w.alice, &["posts/*"]).await;
+    let private = json!({"title": "for alice", "owner": w.alice_id});
+    w.create("posts", private.clone(), &w.admin).await;
+    let data = expect_event(&mut alice, "posts/*").await;
+    assert_eq!(data["record"]["title"], "for alice");
+
+    // Through the records API: the change is checked before it is fanned out.
+    let body = json!({"password": "new-password-1", "passwordConfirm": "new-password-1",
+        "oldPassword": "password123"});
+    w.update("users", &w.alice_id, body, &w.alice).await;
+    wait_unbound(&w.app, &w.alice_id, Duration::from_secs(1)).await;
+    w.create("posts", private.clone(), &w.admin).await;
+    let sentinel = w.sentinel("public").await;
+    let data = expect_event(&mut alice, "posts/*").await;
+    assert_eq!(
+        data["record"]["id"],
+        sentinel.as_str(),
+        "a guest now: the private post did not reach the stream"
+    );
+
+    // Any other write path (password reset, a direct change): the sweep, within a second.
+    let mut bob = w.listen(&w.bob, &["posts/*"]).await;
+    assert!(w
+        .app
+        .state
+        .realtime()
+        .bound()
+        .iter()
+        .any(|b| b.auth.record_id == bob_id));
+    let id = bob_id.clone();
+    w.app
+        .state
+        .data()
+        .write(
+            move |c: &rusqlite::Connection| -> Result<(), keelbase::db::DbError> {
+                c.execute("UPDATE users SET tokenKey = 'rotated' WHERE id = ?1", [&id])?;
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    wait_unbound(&w.app, &bob_id, Duration::from_secs(1)).await;
+    w.create(
+        "posts",
+        json!({"title": "for bob", "owner": bob_id}),
+        &w.admin,
+    )
+    .await;
+    let sentinel = w.sentinel("public 2").await;
+    let data = expect_event(&mut bob, "posts/*").await;
+    assert_eq!(data["record"]["id"], sentinel.as_str());
+
+    // A deleted record.
+    let carol = user_token(&w.app, "carol@example.com").await;
+    let carol_id = w.get_id("users", &carol).await;
+    let _carol = w.listen(&carol, &["posts/*"]).await;
+    w.delete("users", &carol_id, &w.admin).await;
+    wait_unbound(&w.app, &carol_id, Duration::from_secs(1)).await;
+}
+
+/// A raw SSE client that reads its greeting, then nothing more, with a small receive
+/// buffer.
+async fn stalled_sse(server: &RunningServer) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /api/realtime HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        server.addr
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let id = loop {
+        let mut chunk = [0u8; 512];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the greeting arrives");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(at) = text.find("\"clientId\":\"") {
+            let rest = &text[at + 12..];
+            if let Some(end) = rest.find('"') {
+                break rest[..end].to_owned();
+            }
+        }
+    };
+    (stream, id)
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_while_healthy_ones_get_everything() {
+    use tokio::io::AsyncReadExt;
+    let w = world().await;
+    let (mut stalled, stalled_id) = stalled_sse(&w.server).await;
+    let body = json!({"clientId": stalled_id, "subscriptions": ["posts/*"]});
+    assert_eq!(subscribe(&w.server, body, &[]).await.0, 204);
+    let healthy = w.listen("", &["posts/*"]).await;
+    let count = 320;
+    let reader = tokio::spawn(async move {
+        let mut healthy = healthy;
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < count {
+            let e = healthy.next().await.expect("the healthy stream stays open");
+            seen.insert(e.data["record"]["id"].as_str().unwrap().to_owned());
+        }
+        seen.len()
+    });
+    // ~48 KiB per event, ~14 MiB in all: far more than the stalled client's queue
+    // (`CLIENT_QUEUE_BYTES`) and the socket buffers hold.
+    let filler = "x".repeat(48 * 1024);
+    let started = std::time::Instant::now();
+    assert_eq!(count % 8, 0);
+    for chunk in 0..count / 8 {
+        let mut writes = Vec::new();
+        for i in 0..8 {
+            let body = json!({"title": format!("bulk {chunk}/{i}"), "published": true,
+                "body": filler});
+            writes.push(w.create("posts", body, &w.admin));
+        }
+        futures_util::future::join_all(writes).await;
+    }
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .expect("healthy delivery finishes")
+            .unwrap(),
+        count,
+        "the healthy client got every event"
+    );
+    wait_until(|| !w.app.state.realtime().contains(&stalled_id)).await;
+    println!("{count} writes delivered in {:?}", started.elapsed());
+    // What it was sent before it was dropped is bounded, and its response then ended.
+    let mut total = 0usize;
+    let mut tail = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let n = tokio::time::timeout(WAIT, stalled.read(&mut chunk))
+            .await
+            .expect("the stalled stream ends")
+            .unwrap();
+        total += n;
+        tail.extend_from_slice(&chunk[..n]);
+        if tail.len() > 16 {
+            tail.drain(..tail.len() - 16);
+        }
+        if n == 0 || tail.ends_with(b"0\r\n\r\n") {
+            break;
+        }
+    }
+    assert!(
+        total < count * filler.len() / 2,
+        "the stalled client got a bounded share ({total} bytes), not everything"
+    );
+}

@@ -24,7 +24,7 @@
 mod subscription;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,6 +39,9 @@ pub const OAUTH2_TOPIC: &str = "@oauth2";
 pub const CLIENT_ID_LEN: usize = 40;
 /// Messages waiting per client before it is dropped.
 pub const CLIENT_QUEUE: usize = 256;
+/// Bytes of message data waiting per client before it is dropped (a payload shared by
+/// several clients counts for each), so big records cannot make [`CLIENT_QUEUE`] large.
+pub const CLIENT_QUEUE_BYTES: usize = 1 << 20;
 /// Subscriptions per client, characters per subscription, characters of a client id in a
 /// request (API.md §7.2).
 pub const MAX_SUBSCRIPTIONS: usize = 1000;
@@ -137,6 +140,8 @@ struct Client {
     transport: Transport,
     /// Set when the broker dropped the client because its queue was full.
     overflowed: Arc<AtomicBool>,
+    /// Bytes of data in the queue.
+    queued: Arc<AtomicUsize>,
 }
 
 struct Inner {
@@ -157,6 +162,7 @@ pub struct Connection {
     receiver: mpsc::Receiver<Message>,
     broker: Broker,
     overflowed: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// A client whose subscription matched, picked by [`Broker::targets`].
@@ -167,6 +173,7 @@ pub struct Target {
     serial: u64,
     sender: mpsc::Sender<Message>,
     overflowed: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// A client bound to an auth record, as [`Broker::bound`] lists them.
@@ -221,6 +228,7 @@ impl Broker {
             }
         };
         let overflowed = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         clients.insert(
             id.clone(),
             Client {
@@ -231,6 +239,7 @@ impl Broker {
                 ip,
                 transport,
                 overflowed: overflowed.clone(),
+                queued: queued.clone(),
             },
         );
         Ok(Connection {
@@ -239,6 +248,7 @@ impl Broker {
             receiver,
             broker: self.clone(),
             overflowed,
+            queued,
         })
     }
 
@@ -319,6 +329,7 @@ impl Broker {
                     serial: client.serial,
                     sender: client.sender.clone(),
                     overflowed: client.overflowed.clone(),
+                    queued: client.queued.clone(),
                 });
             }
         }
@@ -352,6 +363,8 @@ impl Broker {
                 data: data.clone(),
                 kind: MessageKind::Event,
             };
+            // Counted as `Target::send` counts, since `Connection::recv` takes it back.
+            client.queued.fetch_add(data.len(), Ordering::AcqRel);
             if client.sender.try_send(message).is_err() {
                 client.overflowed.store(true, Ordering::Release);
                 clients.remove(client_id);
@@ -451,14 +464,17 @@ impl Target {
     /// Queue `data` under this subscription's name. A client that cannot take it is
     /// dropped; false then.
     pub fn send(&self, broker: &Broker, data: Arc<str>) -> bool {
+        let len = data.len();
         let message = Message {
             event: self.subscription.key().clone(),
             data,
             kind: MessageKind::Event,
         };
-        if self.sender.try_send(message).is_ok() {
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before + len <= CLIENT_QUEUE_BYTES && self.sender.try_send(message).is_ok() {
             return true;
         }
+        self.queued.fetch_sub(len, Ordering::AcqRel);
         self.overflowed.store(true, Ordering::Release);
         broker.remove(&self.client_id, self.serial);
         false
@@ -473,7 +489,11 @@ impl Connection {
     /// The next message; `None` once the broker dropped the client (queue overflow,
     /// shutdown) and the queue is drained.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.receiver.recv().await
+        let message = self.receiver.recv().await?;
+        if message.kind == MessageKind::Event {
+            self.queued.fetch_sub(message.data.len(), Ordering::AcqRel);
+        }
+        Some(message)
     }
 
     /// The broker dropped this client because it could not take a message.
@@ -731,6 +751,7 @@ mod tests {
                 ip: IP.into(),
                 transport: Transport::Sse,
                 overflowed: Arc::new(AtomicBool::new(false)),
+                queued: Arc::new(AtomicUsize::new(0)),
             },
         );
         drop(a);
@@ -781,5 +802,21 @@ mod tests {
         assert!(broker.bound()[0].auth.record.is_empty());
         broker.refresh_auth(a.id(), a.serial, "token-of-u1", Arc::new(record));
         assert_eq!(broker.bound()[0].auth.record["role"], "admin");
+    }
+
+    #[tokio::test]
+    async fn a_client_whose_queue_holds_too_many_bytes_is_dropped() {
+        let broker = Broker::new(10);
+        let mut a = broker.connect(IP.into()).unwrap();
+        broker
+            .set_subscriptions(a.id(), IP, None, &subs(&["t"]))
+            .unwrap();
+        let big = Value::String("x".repeat(CLIENT_QUEUE_BYTES / 2 - 8));
+        assert_eq!(broker.publish("t", &big), 1);
+        a.recv().await.unwrap();
+        assert_eq!(broker.publish("t", &big), 1, "the budget came back");
+        assert_eq!(broker.publish("t", &big), 1);
+        assert_eq!(broker.publish("t", &big), 0, "over the byte budget");
+        assert!(a.overflowed() && !broker.contains(a.id()));
     }
 }
