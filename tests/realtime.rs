@@ -1279,3 +1279,373 @@ async fn a_client_that_never_reads_is_dropped_while_healthy_ones_get_everything(
         "the stalled client got a bounded share ({total} bytes), not everything"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// WebSocket (API.md C.2).
+// ---------------------------------------------------------------------------------------
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client: the `connected` greeting read, its client id kept.
+struct Ws {
+    stream: WsStream,
+    id: String,
+}
+
+impl Ws {
+    async fn open(server: &RunningServer, token: Option<&str>) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("ws://{}/api/realtime/ws", server.addr);
+        let mut request = url.into_client_request().unwrap();
+        if let Some(t) = token {
+            request
+                .headers_mut()
+                .insert("authorization", t.parse().unwrap());
+        }
+        let (stream, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        assert_eq!(response.status(), 101);
+        let mut ws = Self {
+            stream,
+            id: String::new(),
+        };
+        let hello = ws.next().await;
+        assert_eq!(hello["type"], "connected", "{hello}");
+        ws.id = hello["clientId"].as_str().unwrap().to_owned();
+        assert_eq!(ws.id.len(), 40);
+        ws
+    }
+
+    async fn send(&mut self, message: Value) {
+        use futures_util::SinkExt;
+        let text = tokio_tungstenite::tungstenite::Message::text(message.to_string());
+        self.stream.send(text).await.unwrap();
+    }
+
+    /// The next text message as JSON.
+    async fn next(&mut self) -> Value {
+        use futures_util::StreamExt;
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("a message within the wait")
+                .expect("the socket stays open")
+                .unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
+                return serde_json::from_str(&t).unwrap();
+            }
+        }
+    }
+
+    /// Every message sent before this has been handled (messages run in order).
+    async fn sync(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        let pong = self.next().await;
+        assert_eq!(pong, json!({"type": "pong"}));
+    }
+
+    async fn subscribe(&mut self, topic: &str, options: Value) -> Value {
+        self.send(json!({"type": "subscribe", "topic": topic, "options": options}))
+            .await;
+        self.next().await
+    }
+
+    async fn expect_event(&mut self, topic: &str) -> Value {
+        let m = self.next().await;
+        assert_eq!(m["type"], "event", "{m}");
+        assert_eq!(m["topic"], topic, "{m}");
+        m
+    }
+}
+
+#[tokio::test]
+async fn websocket_delivers_checked_shaped_events_and_refuses_bad_subscriptions() {
+    let w = world().await;
+    let mut ws = Ws::open(&w.server, None).await;
+    ws.sync().await;
+    let options = json!({"filter": "title ~ 'ws'", "fields": "id,title"});
+    let r = ws.subscribe("posts/*", options).await;
+    assert_eq!(r, json!({"type": "subscribed", "topic": "posts/*"}));
+
+    let created = w
+        .create(
+            "posts",
+            json!({"title": "ws one", "published": true}),
+            &w.admin,
+        )
+        .await;
+    let m = ws.expect_event("posts/*").await;
+    assert_eq!(m["action"], "create");
+    assert_eq!(
+        m["record"],
+        json!({"id": created["id"], "title": "ws one"}),
+        "fields applied"
+    );
+    w.create(
+        "posts",
+        json!({"title": "other", "published": true}),
+        &w.admin,
+    )
+    .await;
+    w.create(
+        "posts",
+        json!({"title": "private ws", "owner": w.alice_id}),
+        &w.admin,
+    )
+    .await;
+    w.create(
+        "posts",
+        json!({"title": "ws two", "published": true}),
+        &w.admin,
+    )
+    .await;
+    let m = ws.expect_event("posts/*").await;
+    assert_eq!(
+        m["record"]["title"], "ws two",
+        "neither the filtered-out nor the rule-hidden post came"
+    );
+
+    // A record topic, then an update and a delete of it.
+    let id = created["id"].as_str().unwrap();
+    let topic = format!("posts/{id}");
+    assert_eq!(
+        ws.subscribe(&topic, Value::Null).await["type"],
+        "subscribed"
+    );
+    w.update("posts", id, json!({"title": "ws one!"}), &w.admin)
+        .await;
+    // One event per subscription: the record topic and the collection one.
+    for action in ["update", "delete"] {
+        let mut topics = Vec::new();
+        for _ in 0..2 {
+            let m = ws.next().await;
+            assert_eq!(m["type"], "event", "{m}");
+            assert_eq!(m["action"], action, "{m}");
+            assert_eq!(m["record"]["title"], "ws one!");
+            topics.push(m["topic"].as_str().unwrap().to_owned());
+        }
+        topics.sort();
+        assert_eq!(topics, ["posts/*".to_owned(), topic.clone()]);
+        if action == "update" {
+            w.delete("posts", id, &w.admin).await;
+        }
+    }
+
+    // Refusals, each naming what was wrong.
+    let cases = [
+        (json!({"type": "subscribe", "topic": "nope/*"}), 404),
+        (
+            json!({"type": "subscribe", "topic": "posts/*", "options": {"filter": "@request.auth.id != ''"}}),
+            403,
+        ),
+        (
+            json!({"type": "subscribe", "topic": "posts/*", "options": {"filter": "secret = 'x'"}}),
+            400,
+        ),
+        (
+            json!({"type": "subscribe", "topic": "posts/*", "options": {"filter": "title ~"}}),
+            400,
+        ),
+        (json!({"type": "subscribe", "topic": 5}), 400),
+        (json!({"type": "subscribe", "topic": "_superusers/*"}), 403),
+        (json!({"type": "bogus"}), 400),
+        (json!({"type": "auth", "token": "garbage"}), 401),
+        (json!([1, 2]), 400),
+    ];
+    for (message, status) in cases {
+        ws.send(message.clone()).await;
+        let m = ws.next().await;
+        assert_eq!(m["type"], "error", "{message} → {m}");
+        assert_eq!(m["status"], status, "{message} → {m}");
+        assert!(m["message"].as_str().is_some_and(|s| !s.is_empty()));
+        if message["type"] == "subscribe" && message["topic"].is_string() {
+            assert_eq!(m["topic"], message["topic"]);
+        }
+    }
+    // The refused filter did not replace the working subscription.
+    w.create(
+        "posts",
+        json!({"title": "ws three", "published": true}),
+        &w.admin,
+    )
+    .await;
+    assert_eq!(
+        ws.expect_event("posts/*").await["record"]["title"],
+        "ws three"
+    );
+}
+
+#[tokio::test]
+async fn websocket_auth_by_header_or_late_message_and_a_password_change_ends_it() {
+    let w = world().await;
+    // Auth on the upgrade request.
+    let mut by_header = Ws::open(&w.server, Some(&w.alice)).await;
+    by_header.subscribe("posts/*", Value::Null).await;
+    // Auth sent after connecting (what a browser does).
+    let mut late = Ws::open(&w.server, None).await;
+    late.subscribe("posts/*", Value::Null).await;
+    w.create(
+        "posts",
+        json!({"title": "private 1", "owner": w.alice_id}),
+        &w.admin,
+    )
+    .await;
+    assert_eq!(
+        by_header.expect_event("posts/*").await["record"]["title"],
+        "private 1"
+    );
+    late.send(json!({"type": "auth", "token": w.alice})).await;
+    late.sync().await;
+    w.create(
+        "posts",
+        json!({"title": "private 2", "owner": w.alice_id}),
+        &w.admin,
+    )
+    .await;
+    assert_eq!(
+        late.expect_event("posts/*").await["record"]["title"],
+        "private 2",
+        "private 1 was not for a guest; private 2 is for alice"
+    );
+    assert_eq!(
+        by_header.expect_event("posts/*").await["record"]["title"],
+        "private 2"
+    );
+
+    // Dropping the auth.
+    late.send(json!({"type": "auth", "token": null})).await;
+    late.sync().await;
+    w.create(
+        "posts",
+        json!({"title": "private 3", "owner": w.alice_id}),
+        &w.admin,
+    )
+    .await;
+    let sentinel = w.sentinel("public").await;
+    assert_eq!(
+        late.expect_event("posts/*").await["record"]["id"],
+        sentinel.as_str()
+    );
+    assert_eq!(
+        by_header.expect_event("posts/*").await["record"]["title"],
+        "private 3"
+    );
+    assert_eq!(
+        by_header.expect_event("posts/*").await["record"]["id"],
+        sentinel.as_str()
+    );
+
+    // A new password: the authed subscriptions end with an error naming them.
+    let body = json!({"password": "new-password-1", "passwordConfirm": "new-password-1",
+        "oldPassword": "password123"});
+    w.update("users", &w.alice_id, body, &w.alice).await;
+    let m = tokio::time::timeout(Duration::from_secs(1), by_header.next())
+        .await
+        .expect("within a second");
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(
+        (m["status"].as_u64(), m["topic"].as_str()),
+        (Some(401), Some("posts/*"))
+    );
+    // Subscribed again, now as a guest.
+    by_header.subscribe("posts/*", Value::Null).await;
+    w.create(
+        "posts",
+        json!({"title": "private 4", "owner": w.alice_id}),
+        &w.admin,
+    )
+    .await;
+    let sentinel = w.sentinel("public 2").await;
+    assert_eq!(
+        by_header.expect_event("posts/*").await["record"]["id"],
+        sentinel.as_str()
+    );
+}
+
+#[tokio::test]
+async fn websocket_unsubscribe_stops_events() {
+    let w = world().await;
+    let mut ws = Ws::open(&w.server, None).await;
+    ws.subscribe("posts/*", Value::Null).await;
+    ws.subscribe("tasks/*", json!({"headers": {"X-Token": "abc"}}))
+        .await;
+    ws.send(json!({"type": "unsubscribe", "topic": "posts/*"}))
+        .await;
+    ws.sync().await;
+    w.sentinel("unseen").await;
+    w.create("tasks", json!({"title": "t"}), "").await;
+    let m = ws.expect_event("tasks/*").await;
+    assert_eq!(m["record"]["title"], "t", "posts/* ended, tasks/* stays");
+    ws.send(json!({"type": "unsubscribe"})).await;
+    ws.sync().await;
+    w.create("tasks", json!({"title": "t2"}), "").await;
+    ws.subscribe("posts/*", Value::Null).await;
+    let seen = w.sentinel("seen").await;
+    assert_eq!(
+        ws.expect_event("posts/*").await["record"]["id"],
+        seen.as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_that_falls_behind_gets_overflow_and_close_4008() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let w = world().await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(w.server.addr).await.unwrap();
+    let url = format!("ws://{}/api/realtime/ws", w.server.addr);
+    let (mut stream, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    let text = |m: Message| -> Value { serde_json::from_str(m.to_text().unwrap()).unwrap() };
+    let hello = text(stream.next().await.unwrap().unwrap());
+    let id = hello["clientId"].as_str().unwrap().to_owned();
+    let subscribe = json!({"type": "subscribe", "topic": "posts/*"}).to_string();
+    stream.send(Message::text(subscribe)).await.unwrap();
+    assert_eq!(
+        text(stream.next().await.unwrap().unwrap())["type"],
+        "subscribed"
+    );
+
+    // Stop reading; write until the broker drops the client (bounded).
+    let filler = "y".repeat(64 * 1024);
+    let mut created = 0;
+    while w.app.state.realtime().contains(&id) {
+        assert!(created < 480, "dropped after a bounded number of events");
+        let writes: Vec<_> = (0..8)
+            .map(|i| {
+                let body = json!({"title": format!("w{created}-{i}"), "published": true,
+                    "body": filler});
+                w.create("posts", body, &w.admin)
+            })
+            .collect();
+        futures_util::future::join_all(writes).await;
+        created += 8;
+    }
+    // Reading again: what was queued, then the overflow signal and close code 4008.
+    let mut events = 0;
+    let mut last = Value::Null;
+    let close = loop {
+        let frame = tokio::time::timeout(WAIT, stream.next())
+            .await
+            .expect("frames keep coming")
+            .expect("a close frame before the end")
+            .unwrap();
+        match frame {
+            Message::Text(_) => {
+                last = text(frame);
+                if last["type"] == "event" {
+                    events += 1;
+                }
+            }
+            Message::Close(close) => break close.expect("a close code"),
+            _ => {}
+        }
+    };
+    assert_eq!(last, json!({"type": "overflow"}));
+    assert_eq!(u16::from(close.code), 4008);
+    assert!(
+        events < created,
+        "{events} of {created} events: the rest were never queued"
+    );
+}

@@ -22,6 +22,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
 pub mod realtime;
+pub mod realtime_ws;
 pub mod records;
 
 use axum::Router;

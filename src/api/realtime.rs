@@ -37,6 +37,7 @@ const OAUTH2_FAILURE: &str = "../_/#/auth/oauth2-redirect-failure";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/realtime", get(connect).post(set_subscriptions))
+        .route("/api/realtime/ws", get(super::realtime_ws::connect))
         .route(
             "/api/oauth2-redirect",
             get(oauth2_redirect).post(oauth2_redirect),

@@ -568,6 +568,58 @@ impl Event {
     }
 }
 
+/// Why a subscription is refused when it is made (WebSocket `subscribe`; every event is
+/// still checked on its own).
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("no collection named by the topic")]
+    UnknownCollection,
+    /// The topic's rule is `null` and the subscriber is not a superuser.
+    #[error("only superusers can subscribe to this topic")]
+    SuperusersOnly,
+    #[error("invalid filter: {0}")]
+    Filter(crate::query::QueryError),
+}
+
+/// Check a subscription when it is made (RELIABILITY.md A-50): the topic names a
+/// collection (`<collection>`, `<collection>/*`, `<collection>/<id>`), its rule is not
+/// closed to this subscriber, and the filter compiles for it as a REST filter would.
+pub fn check_subscription(
+    snapshot: &Snapshot,
+    topic: &str,
+    filter: Option<&str>,
+    request: &RequestInfo,
+) -> Result<(), SubscribeError> {
+    let (name, rest) = match topic.split_once('/') {
+        Some((name, rest)) => (name, Some(rest)),
+        None => (topic, None),
+    };
+    let collection = snapshot
+        .get(name)
+        .filter(|_| rest.is_none_or(|r| !r.is_empty() && !r.contains('/')))
+        .ok_or(SubscribeError::UnknownCollection)?;
+    let rule = match rest {
+        None | Some("*") => &collection.rules.list,
+        Some(_) => &collection.rules.view,
+    };
+    if rule.is_none() && !request.superuser {
+        return Err(SubscribeError::SuperusersOnly);
+    }
+    if let Some(filter) = filter.filter(|f| !f.trim().is_empty()) {
+        let scope = Scope {
+            snapshot,
+            collection,
+            mode: Mode::Filter,
+            request,
+            alias: "_m",
+        };
+        parse(filter)
+            .and_then(|e| compile_where(&e, &scope))
+            .map_err(SubscribeError::Filter)?;
+    }
+    Ok(())
+}
+
 /// The clients bound to the changed auth record: unbound when it was deleted or the
 /// token no longer verifies (new `tokenKey`), otherwise their `@request.auth` refreshed.
 fn recheck_bound(broker: &Broker, change: &Change) {
