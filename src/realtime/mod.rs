@@ -52,8 +52,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// A stream is closed after this long whatever it delivered (PocketBase: 30 min).
 pub const MAX_LIFETIME: Duration = Duration::from_secs(1800);
 /// An SSE comment is written after this long without a message, so proxies keep the
-/// stream open and a vanished peer is noticed. EventSource ignores comments.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// stream open and a vanished peer is noticed (API.md Part A: every 25 s). EventSource
+/// ignores comments.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(25);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RealtimeError {
