@@ -1649,3 +1649,78 @@ async fn a_websocket_that_falls_behind_gets_overflow_and_close_4008() {
         "{events} of {created} events: the rest were never queued"
     );
 }
+
+/// Rules the in-memory evaluator cannot decide alone (a relation path, `@collection`) are
+/// checked as SQL over the changed row, for creates and for deletes (the row as it was).
+#[tokio::test]
+async fn rules_that_need_other_rows_are_checked_in_the_store() {
+    let w = world().await;
+    let bob_id = w.get_id("users", &w.bob).await;
+    w.update("users", &w.alice_id, json!({"name": "Alice"}), &w.alice)
+        .await;
+    let a = w
+        .app
+        .post(
+            "/api/collections",
+            json!({"name": "members", "schema": {"type": "object", "properties": {
+                "user": {"type": "string", "x-relation": {"collection": "users"}}}},
+                "createRule": ""}),
+            Some(&w.admin),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let rule = "owner.name = 'Alice' && @collection.members.user ?= @request.auth.id";
+    let a = w
+        .app
+        .post(
+            "/api/collections",
+            json!({"name": "notes", "schema": {"type": "object", "properties": {
+                "title": {"type": "string"},
+                "owner": {"type": "string", "x-relation": {"collection": "users"}}}},
+                "listRule": rule, "viewRule": rule, "createRule": "", "deleteRule": ""}),
+            Some(&w.admin),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    w.create("members", json!({"user": w.alice_id}), &w.admin)
+        .await;
+    let mut alice = w.listen(&w.alice, &["notes/*"]).await;
+    let mut bob = w.listen(&w.bob, &["notes/*", "posts/*"]).await;
+    let mut guest = w.listen("", &["notes/*", "posts/*"]).await;
+
+    let bobs = w
+        .create(
+            "notes",
+            json!({"title": "bob's", "owner": bob_id}),
+            &w.admin,
+        )
+        .await;
+    let alices = w
+        .create(
+            "notes",
+            json!({"title": "alice's", "owner": w.alice_id}),
+            &w.admin,
+        )
+        .await;
+    let id = alices["id"].as_str().unwrap().to_owned();
+    let data = expect_event(&mut alice, "notes/*").await;
+    assert_eq!(data["record"]["id"], id.as_str(), "bob's note never came");
+    assert!(w.view("notes", &id, &w.alice).await.is_some());
+    assert!(w
+        .view("notes", bobs["id"].as_str().unwrap(), &w.alice)
+        .await
+        .is_none());
+    w.delete("notes", &id, &w.admin).await;
+    let data = expect_event(&mut alice, "notes/*").await;
+    assert_eq!(
+        (data["action"].as_str(), data["record"]["id"].as_str()),
+        (Some("delete"), Some(id.as_str())),
+        "checked against the row as it was"
+    );
+    // Bob is no member, the guest nobody: neither got a note.
+    let sentinel = w.sentinel("public").await;
+    for sse in [&mut bob, &mut guest] {
+        let data = expect_event(sse, "posts/*").await;
+        assert_eq!(data["record"]["id"], sentinel.as_str());
+    }
+}
