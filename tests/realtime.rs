@@ -1724,3 +1724,87 @@ async fn rules_that_need_other_rows_are_checked_in_the_store() {
         assert_eq!(data["record"]["id"], sentinel.as_str());
     }
 }
+
+/// A delete also publishes what its relations did: a delete for each record that went
+/// with it (cascade, also through another cascade), an update for each that lost the id.
+#[tokio::test]
+async fn a_delete_publishes_its_cascades_and_the_records_that_lost_the_id() {
+    let w = world().await;
+    let schema = |props: Value| json!({"type": "object", "properties": props});
+    for (name, props) in [
+        ("threads", json!({"title": {"type": "string"}})),
+        (
+            "comments",
+            json!({"text": {"type": "string"},
+                "thread": {"type": "string", "x-relation": {"collection": "threads", "cascadeDelete": true}}}),
+        ),
+        (
+            "replies",
+            json!({"text": {"type": "string"},
+                "comment": {"type": "string", "x-relation": {"collection": "comments", "cascadeDelete": true}}}),
+        ),
+        (
+            "bookmarks",
+            json!({"threads": {"type": "array", "items": {"type": "string"},
+                "x-relation": {"collection": "threads"}}}),
+        ),
+    ] {
+        let a = w
+            .app
+            .post(
+                "/api/collections",
+                json!({"name": name, "schema": schema(props), "listRule": "", "viewRule": "",
+                    "createRule": "", "deleteRule": ""}),
+                Some(&w.admin),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let thread = w.create("threads", json!({"title": "t"}), "").await;
+    let other = w.create("threads", json!({"title": "other"}), "").await;
+    let (t, o) = (
+        thread["id"].as_str().unwrap(),
+        other["id"].as_str().unwrap(),
+    );
+    let comment = w
+        .create("comments", json!({"text": "c", "thread": t}), "")
+        .await;
+    let reply = w
+        .create(
+            "replies",
+            json!({"text": "r", "comment": comment["id"]}),
+            "",
+        )
+        .await;
+    let bookmark = w.create("bookmarks", json!({"threads": [t, o]}), "").await;
+    let mut sse = w
+        .listen("", &["threads/*", "comments/*", "replies/*", "bookmarks/*"])
+        .await;
+    w.delete("threads", t, "").await;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let e = sse.next().await.unwrap();
+        got.push((
+            e.name,
+            e.data["action"].as_str().unwrap().to_owned(),
+            e.data["record"]["id"].as_str().unwrap().to_owned(),
+            e.data["record"].clone(),
+        ));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let brief: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|(n, a, i, _)| (n.as_str(), a.as_str(), i.as_str()))
+        .collect();
+    assert_eq!(
+        brief,
+        [
+            ("bookmarks/*", "update", bookmark["id"].as_str().unwrap()),
+            ("comments/*", "delete", comment["id"].as_str().unwrap()),
+            ("replies/*", "delete", reply["id"].as_str().unwrap()),
+            ("threads/*", "delete", t),
+        ]
+    );
+    assert_eq!(got[0].3["threads"], json!([o]), "the bookmark as it is now");
+    assert_eq!(got[1].3["text"], "c", "the comment as it was");
+}

@@ -170,7 +170,7 @@ fn run_one(
     snapshot: &Arc<Snapshot>,
     item: &Item,
     job: Job,
-) -> Result<(Outcome, Option<Change>), WriteError> {
+) -> Result<(Outcome, Vec<Change>), WriteError> {
     let (id, action) = match job {
         Job::Create(job) => {
             let job = job?;
@@ -178,10 +178,11 @@ fn run_one(
             let change = capture(conn, EventAction::Create, &item.collection, job.id())?;
             if item.expand.is_none() {
                 if let Some(record) = job.answer(&item.request) {
-                    return Ok((Outcome::Record(record), change));
+                    return Ok((Outcome::Record(record), change.into_iter().collect()));
                 }
             }
-            return Ok((answer(conn, snapshot, item, job.id())?, change));
+            let outcome = answer(conn, snapshot, item, job.id())?;
+            return Ok((outcome, change.into_iter().collect()));
         }
         Job::Update(job) => {
             let job = job?;
@@ -195,7 +196,10 @@ fn run_one(
         Job::Upsert(secrets) => upsert(conn, snapshot, item, secrets)?,
     };
     let change = capture(conn, action, &item.collection, &id)?;
-    Ok((answer(conn, snapshot, item, &id)?, change))
+    Ok((
+        answer(conn, snapshot, item, &id)?,
+        change.into_iter().collect(),
+    ))
 }
 
 /// The written record `id` as the item's caller may view it.
