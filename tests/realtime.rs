@@ -1808,3 +1808,66 @@ async fn a_delete_publishes_its_cascades_and_the_records_that_lost_the_id() {
     assert_eq!(got[0].3["threads"], json!([o]), "the bookmark as it is now");
     assert_eq!(got[1].3["text"], "c", "the comment as it was");
 }
+
+#[tokio::test]
+async fn idle_and_lifetime_limits_close_sse_and_websocket_streams() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    // Idle: nothing delivered for a second.
+    let (app, server) = serve(|c| c.realtime_idle_timeout = Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    let mut sse = Sse::open(&server, &[]).await;
+    let mut ws = Ws::open(&server, None).await;
+    assert!(sse.next().await.is_none(), "the idle SSE stream ended");
+    let close = loop {
+        match tokio::time::timeout(WAIT, ws.stream.next()).await.unwrap() {
+            Some(Ok(Message::Close(c))) => break c.unwrap(),
+            Some(Ok(_)) => {}
+            other => panic!("a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1000);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    wait_until(|| app.state.realtime().is_empty()).await;
+
+    // Lifetime: closed after two seconds even while messages keep it busy.
+    let (app, server) = serve(|c| c.realtime_max_lifetime = Duration::from_secs(2)).await;
+    let mut sse = Sse::open(&server, &[]).await;
+    let body = json!({"clientId": sse.id, "subscriptions": ["t"]});
+    assert_eq!(subscribe(&server, body, &[]).await.0, 204);
+    let started = std::time::Instant::now();
+    let mut ended = false;
+    for i in 0..100 {
+        app.state.realtime().publish("t", &json!(i));
+        match sse.next().await {
+            Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    assert!(ended, "the stream ended at its lifetime");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_with_going_away() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (_app, server) = serve(|c| c.shutdown_timeout = Duration::from_secs(30)).await;
+    let mut ws = Ws::open(&server, None).await;
+    ws.sync().await;
+    tokio::time::timeout(WAIT, server.shutdown())
+        .await
+        .expect("shutdown does not wait for the socket")
+        .unwrap();
+    let close = loop {
+        match tokio::time::timeout(WAIT, ws.stream.next()).await.unwrap() {
+            Some(Ok(Message::Close(c))) => break c.unwrap(),
+            Some(Ok(_)) => {}
+            other => panic!("a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1001);
+}

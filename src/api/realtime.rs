@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body as ResponseBody, Bytes};
 use axum::extract::{RawQuery, State};
@@ -23,8 +24,8 @@ use super::extract::{Auth, Body};
 use super::ratelimit::ClientIp;
 use crate::auth::superusers::SUPERUSERS_ID;
 use crate::realtime::{
-    ClientAuth, Connection, IDLE_TIMEOUT, KEEP_ALIVE, MAX_CLIENT_ID_LEN, MAX_LIFETIME,
-    MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_LEN, OAUTH2_TOPIC,
+    ClientAuth, Connection, KEEP_ALIVE, MAX_CLIENT_ID_LEN, MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_LEN,
+    OAUTH2_TOPIC,
 };
 use crate::state::AppState;
 
@@ -63,7 +64,11 @@ async fn connect(
                 HeaderValue::from_static("no"),
             ),
         ],
-        sse_body(connection),
+        sse_body(
+            connection,
+            state.config().realtime_idle_timeout,
+            state.config().realtime_max_lifetime,
+        ),
     )
         .into_response())
 }
@@ -89,20 +94,22 @@ struct Stream {
     idle_until: Instant,
     ends_at: Instant,
     last_write: Instant,
+    idle: Duration,
 }
 
 /// The client's messages as an SSE body. It ends when the broker drops the client, after
-/// `IDLE_TIMEOUT` without a message, or at `MAX_LIFETIME`; when the peer goes away the body
+/// `idle` without a message, or after `lifetime`; when the peer goes away the body
 /// is dropped, and with it the `Connection`, which removes the client.
-fn sse_body(connection: Connection) -> ResponseBody {
+fn sse_body(connection: Connection, idle: Duration, lifetime: Duration) -> ResponseBody {
     let id = connection.id().to_owned();
     let greeting = frame(&id, "PB_CONNECT", &json!({ "clientId": id }).to_string());
     let now = Instant::now();
     let stream = Stream {
         connection,
         greeting: Some(greeting),
-        idle_until: now + IDLE_TIMEOUT,
-        ends_at: now + MAX_LIFETIME,
+        idle_until: now + idle,
+        ends_at: now + lifetime,
+        idle,
         last_write: now,
     };
     let body = futures_util::stream::unfold(stream, |mut s| async move {
@@ -114,7 +121,7 @@ fn sse_body(connection: Connection) -> ResponseBody {
             message = s.connection.recv() => {
                 let message = message?;
                 let now = Instant::now();
-                s.idle_until = now + IDLE_TIMEOUT;
+                s.idle_until = now + s.idle;
                 s.last_write = now;
                 let bytes = frame(s.connection.id(), &message.event, &message.data);
                 Some((Ok(bytes), s))

@@ -24,7 +24,7 @@ use super::error::ApiError;
 use super::extract::{Auth, Session};
 use super::ratelimit::ClientIp;
 use super::realtime::client_auth;
-use crate::realtime::{Connection, MessageKind, Transport, IDLE_TIMEOUT, MAX_LIFETIME};
+use crate::realtime::{Connection, MessageKind, Transport};
 use crate::records::events::{check_subscription, SubscribeError};
 use crate::state::AppState;
 
@@ -84,10 +84,11 @@ impl Client {
         if !self.send(hello.to_string()).await {
             return;
         }
-        let started = Instant::now();
-        let mut idle_until = started + IDLE_TIMEOUT;
+        let idle = self.state.config().realtime_idle_timeout;
+        let ends_at = Instant::now() + self.state.config().realtime_max_lifetime;
+        let mut idle_until = Instant::now() + idle;
         let end = loop {
-            let close_at = idle_until.min(started + MAX_LIFETIME);
+            let close_at = idle_until.min(ends_at);
             tokio::select! {
                 incoming = self.socket.recv() => {
                     let text = match incoming {
@@ -101,7 +102,7 @@ impl Client {
                         // Pings are answered by the library; pongs need nothing.
                         Some(Ok(_)) => continue,
                     };
-                    idle_until = Instant::now() + IDLE_TIMEOUT;
+                    idle_until = Instant::now() + idle;
                     let reply = self.handle(&text).await;
                     if let Some(reply) = reply {
                         if !self.send(reply).await { break End::Peer; }
@@ -109,7 +110,7 @@ impl Client {
                 }
                 message = self.connection.recv() => {
                     let Some(message) = message else { break End::Broker };
-                    idle_until = Instant::now() + IDLE_TIMEOUT;
+                    idle_until = Instant::now() + idle;
                     let frame = match message.kind {
                         MessageKind::Event => event_frame(&message.event, &message.data),
                         MessageKind::AuthRevoked => Some(error(

@@ -47,10 +47,8 @@ pub const CLIENT_QUEUE_BYTES: usize = 1 << 20;
 pub const MAX_SUBSCRIPTIONS: usize = 1000;
 pub const MAX_SUBSCRIPTION_LEN: usize = 2500;
 pub const MAX_CLIENT_ID_LEN: usize = 255;
-/// A stream that delivered nothing for this long is closed (PocketBase: 5 min).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// A stream is closed after this long whatever it delivered (PocketBase: 30 min).
-pub const MAX_LIFETIME: Duration = Duration::from_secs(1800);
+// The idle timeout and the maximum lifetime of a stream are settings
+// (`Config::realtime_idle_timeout`, `realtime_max_lifetime`), applied by the transports.
 /// An SSE comment is written after this long without a message, so proxies keep the
 /// stream open and a vanished peer is noticed (API.md Part A: every 25 s). EventSource
 /// ignores comments.
