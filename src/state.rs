@@ -43,6 +43,12 @@ impl AppState {
         let superusers =
             Superusers::new(data.clone(), hasher.clone(), collections.registry().clone());
         let mailer = crate::mail::Mailer::from_config(&config)?;
+        let realtime = crate::realtime::Broker::new(config.realtime_max_clients);
+        let events = crate::records::events::Events::start(
+            data.clone(),
+            collections.registry().clone(),
+            realtime.clone(),
+        );
         let auth_records = AuthRecords::new(
             data.clone(),
             hasher,
@@ -51,13 +57,8 @@ impl AppState {
             crate::auth::providers::OAuth2Client::new()?,
             config.app_name.clone(),
             config.app_url.clone(),
-        );
-        let realtime = crate::realtime::Broker::new(config.realtime_max_clients);
-        let events = crate::records::events::Events::start(
-            data.clone(),
-            collections.registry().clone(),
-            realtime.clone(),
-        );
+        )
+        .with_events(events.clone());
         Ok(Self(Arc::new(Inner {
             data,
             aux,

@@ -1871,3 +1871,104 @@ async fn shutdown_closes_websockets_with_going_away() {
     };
     assert_eq!(u16::from(close.code), 1001);
 }
+
+/// The mailed flows change records outside the records API; their changes are published
+/// too: a confirmed verification is an update the owner sees; a password reset rotates
+/// `tokenKey`, which ends the binding before the change goes out.
+#[tokio::test]
+async fn mailed_flows_publish_their_changes_and_a_reset_ends_the_binding() {
+    let sink = common::smtp::Sink::start();
+    let port = sink.port;
+    let (app, server) = serve(move |c| {
+        c.smtp_host = "127.0.0.1".into();
+        c.smtp_port = port;
+        c.smtp_tls = keelbase::config::SmtpTls::None;
+    })
+    .await;
+    let alice = user_token(&app, "alice@example.com").await;
+    let me = app
+        .get("/api/collections/users/records?fields=id", Some(&alice))
+        .await;
+    let id = me.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let topic = format!("users/{id}");
+    let mut sse = Sse::open(&server, &[]).await;
+    let body = json!({"clientId": sse.id, "subscriptions": [topic]});
+    assert_eq!(
+        subscribe(&server, body, &[("authorization", &alice)])
+            .await
+            .0,
+        204
+    );
+
+    let flow = |action: &str, body: Value| {
+        let url = server.url(&format!("/api/collections/users/{action}"));
+        async move {
+            let r = client().post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+        }
+    };
+    let token_in = |mail: &Value, action: &str| -> String {
+        let html = mail["html"].as_str().unwrap();
+        let marker = format!("/_/#/auth/{action}/");
+        let start = html.find(&marker).unwrap() + marker.len();
+        html[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect()
+    };
+    flow(
+        "request-verification",
+        json!({"email": "alice@example.com"}),
+    )
+    .await;
+    let token = token_in(
+        &sink.mail_to("alice@example.com").await,
+        "confirm-verification",
+    );
+    flow("confirm-verification", json!({"token": token})).await;
+    let e = sse.next().await.unwrap();
+    assert_eq!(e.name, topic);
+    assert_eq!(e.data["action"], "update");
+    assert_eq!(e.data["record"]["verified"], true);
+    assert_eq!(e.data["record"]["email"], "alice@example.com");
+
+    flow(
+        "request-password-reset",
+        json!({"email": "alice@example.com"}),
+    )
+    .await;
+    let token = token_in(
+        &sink.mail_to("alice@example.com").await,
+        "confirm-password-reset",
+    );
+    flow(
+        "confirm-password-reset",
+        json!({"token": token, "password": "brand-new-pass", "passwordConfirm": "brand-new-pass"}),
+    )
+    .await;
+    wait_unbound(&app, &id, Duration::from_secs(1)).await;
+    // As a guest the stream got nothing of users/<id> (viewRule: the record itself): the
+    // next event is a later change, which the dispatcher handles after the reset.
+    let admin = app.superuser_token().await;
+    let a = app
+        .post(
+            "/api/collections",
+            json!({"name": "pings", "schema": {"type": "object", "properties": {}},
+                "listRule": "", "createRule": ""}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let body = json!({"clientId": sse.id, "subscriptions": [topic, "pings/*"]});
+    assert_eq!(subscribe(&server, body, &[]).await.0, 204);
+    let r = app
+        .post("/api/collections/pings/records", json!({}), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let e = sse.next().await.unwrap();
+    assert_eq!(
+        e.name, "pings/*",
+        "the reset was not sent to a guest: {}",
+        e.data
+    );
+}

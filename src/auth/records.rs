@@ -22,6 +22,7 @@ use super::{is_valid_email, AuthError, SUPERUSERS_ID};
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::query::{compile_where, parse, AuthRecord, Mode, RequestInfo, Scope};
+use crate::records::events::Events;
 use crate::schema::field::FieldKind;
 use crate::schema::value::decode;
 use crate::schema::{quote_ident as q, Collection, Registry};
@@ -190,6 +191,9 @@ pub struct AuthRecords {
     pub(super) app: Arc<(String, String)>,
     /// When a mail of each purpose last went to each record (resend throttle).
     pub(super) sent: Arc<Mutex<SentMails>>,
+    /// Record changes made by the flows (verification, password reset, email change,
+    /// OAuth2 sign-up) go to realtime subscribers as the records API's do.
+    pub(super) events: Option<Events>,
 }
 
 impl AuthRecords {
@@ -210,6 +214,23 @@ impl AuthRecords {
             oauth2,
             app: Arc::new((app_name, app_url)),
             sent: Arc::default(),
+            events: None,
+        }
+    }
+
+    /// Publish the flows' record changes to `events`.
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Hand committed changes of the flows to realtime subscribers.
+    pub(super) fn publish(
+        &self,
+        changes: impl IntoIterator<Item = crate::records::events::Change>,
+    ) {
+        if let Some(events) = &self.events {
+            events.publish_all(changes);
         }
     }
 
