@@ -88,6 +88,10 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Open realtime (SSE) connections at most; past it `GET /api/realtime` answers 503.
     pub realtime_max_clients: usize,
+    /// A realtime stream (SSE or WebSocket) that delivered nothing for this long is closed.
+    pub realtime_idle_timeout: Duration,
+    /// A realtime stream is closed after this long, whatever it delivered.
+    pub realtime_max_lifetime: Duration,
 }
 
 /// `max` requests per `window`; `max == 0` turns the limit off.
@@ -175,6 +179,8 @@ impl Default for Config {
             },
             trusted_proxies: Vec::new(),
             realtime_max_clients: 10_000,
+            realtime_idle_timeout: Duration::from_secs(300),
+            realtime_max_lifetime: Duration::from_secs(1800),
         }
     }
 }
@@ -217,6 +223,8 @@ struct FileConfig {
     rate_limit_create_window_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
     realtime_max_clients: Option<u64>,
+    realtime_idle_timeout_secs: Option<u64>,
+    realtime_max_lifetime_secs: Option<u64>,
 }
 
 /// Values given on the command line (or by clap from the matching env var).
@@ -253,6 +261,8 @@ const KEYS: &[&str] = &[
     "LOG_LEVEL",
     "MIGRATIONS_DIR",
     "REALTIME_MAX_CLIENTS",
+    "REALTIME_IDLE_TIMEOUT_SECS",
+    "REALTIME_MAX_LIFETIME_SECS",
     "BATCH_ENABLED",
     "BATCH_MAX_REQUESTS",
     "BATCH_TIMEOUT_SECS",
@@ -546,6 +556,20 @@ impl Config {
                 1_000_000,
                 d.realtime_max_clients as u64,
             )? as usize,
+            realtime_idle_timeout: Duration::from_secs(n(
+                "REALTIME_IDLE_TIMEOUT_SECS",
+                file.realtime_idle_timeout_secs,
+                1,
+                86_400,
+                d.realtime_idle_timeout.as_secs(),
+            )?),
+            realtime_max_lifetime: Duration::from_secs(n(
+                "REALTIME_MAX_LIFETIME_SECS",
+                file.realtime_max_lifetime_secs,
+                1,
+                7 * 86_400,
+                d.realtime_max_lifetime.as_secs(),
+            )?),
         };
         Ok(config)
     }
@@ -795,6 +819,8 @@ mod tests {
         assert_eq!(c.rate_limit_create, d.rate_limit_create);
         assert_eq!(c.trusted_proxies, d.trusted_proxies);
         assert_eq!(c.realtime_max_clients, d.realtime_max_clients);
+        assert_eq!(c.realtime_idle_timeout, d.realtime_idle_timeout);
+        assert_eq!(c.realtime_max_lifetime, d.realtime_max_lifetime);
         assert_eq!(
             (
                 &c.app_name,

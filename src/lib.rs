@@ -17,9 +17,11 @@
 //! - [`auth`]: argon2id hashing, HS256 tokens, superusers, the auth records of user
 //!   collections: password login, mailed flows, OAuth2 sign-in (providers, code exchange).
 //! - [`records`]: the record service: reads with API rules as SQL conditions, and writes
-//!   (create, update, delete, batch) checked and run in one write transaction.
+//!   (create, update, delete, batch) checked and run in one write transaction; record
+//!   events (`records::events`): committed changes fanned out to realtime subscribers,
+//!   checked and serialised per subscriber, and the re-checking of bound auth.
 //! - [`realtime`]: the broker of realtime clients: subscriptions, bound auth, bounded
-//!   per-client queues, delivery by topic (the SSE framing lives in `api`).
+//!   per-client queues, delivery by topic (the SSE and WebSocket framing live in `api`).
 //! - [`files`]: stored files of `x-file` properties: names and keys, content sniffing,
 //!   uploads to disk, the `object_store` backend (local or S3), thumbnails, and the
 //!   `_files_queue` of files no record names any more.
@@ -32,8 +34,9 @@
 //! Arrows run one way, top to bottom; a module imports only from the rows below it:
 //! - `main` → `cli` → `server` → `api`, `admin` → `state`
 //! - `state` → services: `records`, `auth`, `collections`, `realtime`, `files`, plus `ratelimit`, `mail`
-//! - `records` → `files` (names, keys and the queue's SQL in a record's transaction)
-//! - services → `schema`, `query`, `db`; `query` → `schema`; `db` → `query::functions`
+//! - services → `schema`, `query`, `db`; `records` → `realtime` (events go through the
+//!   broker; `realtime` imports no service) and `files` (names, keys and the queue's SQL in
+//!   a record's transaction); `query` → `schema`; `db` → `query::functions`
 //!   (registered on every connection); everything → `config`, `util`
 //!
 //! Nothing below `api` knows HTTP (no axum types); `schema` and `query` import neither

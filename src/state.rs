@@ -22,6 +22,7 @@ struct Inner {
     limiter: crate::ratelimit::Limiter,
     realtime: crate::realtime::Broker,
     files: Arc<crate::files::Files>,
+    events: crate::records::events::Events,
 }
 
 impl AppState {
@@ -43,6 +44,12 @@ impl AppState {
         let superusers =
             Superusers::new(data.clone(), hasher.clone(), collections.registry().clone());
         let mailer = crate::mail::Mailer::from_config(&config)?;
+        let realtime = crate::realtime::Broker::new(config.realtime_max_clients);
+        let events = crate::records::events::Events::start(
+            data.clone(),
+            collections.registry().clone(),
+            realtime.clone(),
+        );
         let auth_records = AuthRecords::new(
             data.clone(),
             hasher,
@@ -51,7 +58,8 @@ impl AppState {
             crate::auth::providers::OAuth2Client::new()?,
             config.app_name.clone(),
             config.app_url.clone(),
-        );
+        )
+        .with_events(events.clone());
         let files = crate::files::Files::new(data.clone(), &config.dir)?;
         files.load_settings().await?;
         files.spawn_worker();
@@ -63,7 +71,8 @@ impl AppState {
             superusers,
             auth_records,
             limiter: crate::ratelimit::Limiter::from_config(&config),
-            realtime: crate::realtime::Broker::new(config.realtime_max_clients),
+            realtime,
+            events,
             config,
         })))
     }
@@ -93,6 +102,11 @@ impl AppState {
     /// The realtime clients and their subscriptions.
     pub fn realtime(&self) -> &crate::realtime::Broker {
         &self.0.realtime
+    }
+
+    /// Record events: writers publish committed changes here for realtime subscribers.
+    pub fn events(&self) -> &crate::records::events::Events {
+        &self.0.events
     }
 
     pub fn auth_records(&self) -> &AuthRecords {

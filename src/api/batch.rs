@@ -248,7 +248,7 @@ async fn run(
     {
         return Ok(super::ratelimit::refused(limiter.create_limit()));
     }
-    let outcomes = batch::run(
+    let ran = batch::run(
         state.data(),
         state.auth_records().hasher(),
         state.collections().snapshot(),
@@ -268,7 +268,10 @@ async fn run(
         },
         BatchError::Db(e) => e.into(),
     })?;
-    let answers = outcomes
+    // The whole batch committed: now, and only now, its events go out.
+    state.events().publish_all(ran.changes);
+    let answers = ran
+        .outcomes
         .into_iter()
         .zip(shapes)
         .map(|(outcome, (fields, _))| match outcome {

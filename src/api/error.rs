@@ -174,6 +174,7 @@ impl From<RealtimeError> for ApiError {
             RealtimeError::AuthMismatch => ApiError::forbidden(
                 "The current and the previous request authorization don't match.",
             ),
+            RealtimeError::TooManySubscriptions => ApiError::bad_request("Too many subscriptions."),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! HTTP handlers, thin: they parse, call a service, and shape the answer. No SQL and no
 //! rule logic here. `error.rs` is the only place where errors become statuses.
 //!
-//! Owns the HTTP surface: routers, extractors, the rate-limit middleware, SSE framing.
+//! Owns the HTTP surface: routers, extractors, the rate-limit middleware, SSE and
+//! WebSocket framing. Handlers that write records publish the committed changes
+//! (`state.events()`) after the service returns.
 //! Depends on `state` and the services below it; nothing imports `api` but `server`
 //! (in particular `state` and the services must not).
 
@@ -23,6 +25,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
 pub mod realtime;
+pub mod realtime_ws;
 pub mod record_body;
 pub mod records;
 pub mod settings;

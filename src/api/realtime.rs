@@ -7,6 +7,8 @@
 //! no space after the colons), rather than with axum's `Sse`, which puts one there.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body as ResponseBody, Bytes};
 use axum::extract::{RawQuery, State};
@@ -22,8 +24,8 @@ use super::extract::{Auth, Body};
 use super::ratelimit::ClientIp;
 use crate::auth::superusers::SUPERUSERS_ID;
 use crate::realtime::{
-    ClientAuth, Connection, IDLE_TIMEOUT, KEEP_ALIVE, MAX_CLIENT_ID_LEN, MAX_LIFETIME,
-    MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_LEN, OAUTH2_TOPIC,
+    ClientAuth, Connection, KEEP_ALIVE, MAX_CLIENT_ID_LEN, MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_LEN,
+    OAUTH2_TOPIC,
 };
 use crate::state::AppState;
 
@@ -36,6 +38,7 @@ const OAUTH2_FAILURE: &str = "../_/#/auth/oauth2-redirect-failure";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/realtime", get(connect).post(set_subscriptions))
+        .route("/api/realtime/ws", get(super::realtime_ws::connect))
         .route(
             "/api/oauth2-redirect",
             get(oauth2_redirect).post(oauth2_redirect),
@@ -61,7 +64,11 @@ async fn connect(
                 HeaderValue::from_static("no"),
             ),
         ],
-        sse_body(connection),
+        sse_body(
+            connection,
+            state.config().realtime_idle_timeout,
+            state.config().realtime_max_lifetime,
+        ),
     )
         .into_response())
 }
@@ -87,20 +94,22 @@ struct Stream {
     idle_until: Instant,
     ends_at: Instant,
     last_write: Instant,
+    idle: Duration,
 }
 
 /// The client's messages as an SSE body. It ends when the broker drops the client, after
-/// `IDLE_TIMEOUT` without a message, or at `MAX_LIFETIME`; when the peer goes away the body
+/// `idle` without a message, or after `lifetime`; when the peer goes away the body
 /// is dropped, and with it the `Connection`, which removes the client.
-fn sse_body(connection: Connection) -> ResponseBody {
+fn sse_body(connection: Connection, idle: Duration, lifetime: Duration) -> ResponseBody {
     let id = connection.id().to_owned();
     let greeting = frame(&id, "PB_CONNECT", &json!({ "clientId": id }).to_string());
     let now = Instant::now();
     let stream = Stream {
         connection,
         greeting: Some(greeting),
-        idle_until: now + IDLE_TIMEOUT,
-        ends_at: now + MAX_LIFETIME,
+        idle_until: now + idle,
+        ends_at: now + lifetime,
+        idle,
         last_write: now,
     };
     let body = futures_util::stream::unfold(stream, |mut s| async move {
@@ -112,7 +121,7 @@ fn sse_body(connection: Connection) -> ResponseBody {
             message = s.connection.recv() => {
                 let message = message?;
                 let now = Instant::now();
-                s.idle_until = now + IDLE_TIMEOUT;
+                s.idle_until = now + s.idle;
                 s.last_write = now;
                 let bytes = frame(s.connection.id(), &message.event, &message.data);
                 Some((Ok(bytes), s))
@@ -135,21 +144,37 @@ async fn set_subscriptions(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let (client_id, keys) = subscriptions_request(&body)?;
-    let auth = match auth {
-        Auth::Guest => None,
-        Auth::Superuser(session) => Some(ClientAuth {
-            collection_id: SUPERUSERS_ID.to_owned(),
-            record_id: session.record.id.clone(),
-        }),
-        Auth::Record(session) => Some(ClientAuth {
-            collection_id: session.collection.id.clone(),
-            record_id: session.id().to_owned(),
-        }),
-    };
+    let auth = client_auth(auth);
     state
         .realtime()
         .set_subscriptions(client_id, &ip, auth, &keys)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The auth record a realtime client binds to: the caller of the request, its token and
+/// the record as `@request.auth` will see it.
+pub(super) fn client_auth(auth: Auth) -> Option<ClientAuth> {
+    match auth {
+        Auth::Guest => None,
+        Auth::Superuser(session) => {
+            let record = match crate::auth::superusers::record_json(&session.record) {
+                Value::Object(record) => record,
+                _ => Map::new(),
+            };
+            Some(ClientAuth {
+                collection_id: SUPERUSERS_ID.to_owned(),
+                record_id: session.record.id.clone(),
+                token: Arc::from(session.token.as_str()),
+                record: Arc::new(record),
+            })
+        }
+        Auth::Record(session) => Some(ClientAuth {
+            collection_id: session.collection.id.clone(),
+            record_id: session.id().to_owned(),
+            token: Arc::from(session.token.as_str()),
+            record: Arc::new(session.record.clone()),
+        }),
+    }
 }
 
 /// The client id and the subscription list of a `POST /api/realtime` body, checked

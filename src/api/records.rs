@@ -1,4 +1,5 @@
-//! `/api/collections/{collection}/records`: list and view (API.md Part B §1.2–§1.3).
+//! `/api/collections/{collection}/records`: list, view, create, update, delete (API.md
+//! Part B §1.2–§1.8). A write that committed is published to realtime subscribers.
 
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -118,6 +119,7 @@ async fn create_record(
     )
     .await
     .map_err(|e| write_error(e, "Failed to create record."))?;
+    state.events().publish_all(created.change);
     match created.record {
         Some(record) if info.query_value("expand").is_none() => Ok(Json(record).into_response()),
         _ => answer_with_record(&state, c, created.id, info).await,
@@ -133,7 +135,7 @@ async fn update_record(
     let c = collection(&state, &key)?;
     let data = body.record_data();
     info.body = data.clone();
-    write::update(
+    let change = write::update(
         stores(&state),
         state.collections().snapshot(),
         c.clone(),
@@ -144,6 +146,7 @@ async fn update_record(
     )
     .await
     .map_err(|e| write_error(e, "Failed to update record."))?;
+    state.events().publish_all(change);
     answer_with_record(&state, c, id, info).await
 }
 
@@ -153,11 +156,12 @@ async fn delete_record(
     Info(info): Info,
 ) -> Result<StatusCode, ApiError> {
     let c = collection(&state, &key)?;
-    write::delete(state.data(), state.collections().snapshot(), c, id, info)
+    let change = write::delete(state.data(), state.collections().snapshot(), c, id, info)
         .await
         .map_err(|e| write_error(e, "Failed to delete record."))?;
     // The delete queued the record's files (and any cascaded record's).
     state.files().kick();
+    state.events().publish_all(change);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -13,6 +13,7 @@
 //! removes its OAuth2 links: they were made while nobody had proved the address, possibly
 //! by someone who registered it first (PocketBase does the same since v0.37.4).
 
+use crate::records::events::{capture, Action, Change};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -263,16 +264,20 @@ impl AuthRecords {
             q(&collection.name)
         );
         let (id, key) = (stored.id().to_owned(), stored.token_key.clone());
-        let (cid, unverified) = (collection.id.clone(), !stored.is_verified());
-        self.db
-            .write(move |conn| -> Result<(), AuthError> {
+        let (c, unverified) = (collection.clone(), !stored.is_verified());
+        let change = self
+            .db
+            .write(move |conn| -> Result<Option<Change>, AuthError> {
                 let changed = conn.execute(&sql, [&id, &key])?;
                 if changed > 0 && unverified {
-                    external_auths::delete_for_record_except(conn, &cid, &id, None)?;
+                    external_auths::delete_for_record_except(conn, &c.id, &id, None)?;
+                    return Ok(capture(conn, Action::Update, &c, &id)?);
                 }
-                Ok(())
+                Ok(None)
             })
-            .await
+            .await?;
+        self.publish(change);
+        Ok(())
     }
 
     /// `request-password-reset`: mail a reset link.
@@ -407,10 +412,10 @@ impl AuthRecords {
             stored.id().to_owned(),
             stored.token_key.clone(),
         ];
-        let (cid, unverified) = (collection.id.clone(), !stored.is_verified());
-        let changed = self
+        let (c, unverified) = (collection.clone(), !stored.is_verified());
+        let (changed, change) = self
             .db
-            .write(move |conn| -> Result<usize, AuthError> {
+            .write(move |conn| -> Result<(usize, Option<Change>), AuthError> {
                 let n = conn
                     .execute(&sql, rusqlite::params_from_iter(params.iter()))
                     .map_err(|e| match crate::db::DbError::Sqlite(e) {
@@ -423,9 +428,14 @@ impl AuthRecords {
                         e => e.into(),
                     })?;
                 if n > 0 && unverified {
-                    external_auths::delete_for_record_except(conn, &cid, &params[3], None)?;
+                    external_auths::delete_for_record_except(conn, &c.id, &params[3], None)?;
                 }
-                Ok(n)
+                let change = if n > 0 {
+                    capture(conn, Action::Update, &c, &params[3])?
+                } else {
+                    None
+                };
+                Ok((n, change))
             })
             .await?;
         if changed == 0 {
@@ -434,6 +444,7 @@ impl AuthRecords {
                 "Invalid or expired token.",
             ));
         }
+        self.publish(change);
         Ok(())
     }
 }

@@ -19,6 +19,7 @@
 //!   same link removal when they verify an address (flows.rs).
 //! - A new link on a record that stays unverified rotates its `tokenKey` (API.md §5.2).
 
+use crate::records::events::{capture, Action, Change};
 use std::sync::Arc;
 
 use rusqlite::types::Value as SqlValue;
@@ -355,31 +356,36 @@ impl AuthRecords {
             user.clone(),
             req.caller.clone(),
         );
-        let (stored, is_new) = self
+        let (stored, is_new, change) = self
             .db
-            .write(move |conn| -> Result<(StoredAuth, bool), OAuth2Error> {
-                let (picked, stale) = pick(conn, &c, &name, &u, caller.as_deref())?;
-                if let Some(stale) = stale {
-                    external_auths::delete(conn, &stale.id)?;
-                }
-                if let Some(picked) = picked {
-                    return Ok((sign_in_existing(conn, &c, &name, &u, picked)?, false));
-                }
-                // Chosen a moment ago, gone now: a race with a delete; the client retries.
-                let job = signup.ok_or(AuthError::InvalidCredentials)?;
-                job.run(conn)?;
-                let id = job.id().to_owned();
-                let stored = by_id(conn, &c, &id)?.ok_or(AuthError::InvalidCredentials)?;
-                link(conn, &c, &id, &name, &u)?;
-                if !stored.is_verified() && proves_email(&u, &stored) {
-                    set_columns(conn, &c, &id, &[("verified", SqlValue::Integer(1))])?;
-                }
-                Ok((
-                    by_id(conn, &c, &id)?.ok_or(AuthError::InvalidCredentials)?,
-                    true,
-                ))
-            })
+            .write(
+                move |conn| -> Result<(StoredAuth, bool, Option<Change>), OAuth2Error> {
+                    let (picked, stale) = pick(conn, &c, &name, &u, caller.as_deref())?;
+                    if let Some(stale) = stale {
+                        external_auths::delete(conn, &stale.id)?;
+                    }
+                    if let Some(picked) = picked {
+                        return Ok((sign_in_existing(conn, &c, &name, &u, picked)?, false, None));
+                    }
+                    // Chosen a moment ago, gone now: a race with a delete; the client retries.
+                    let job = signup.ok_or(AuthError::InvalidCredentials)?;
+                    job.run(conn)?;
+                    let id = job.id().to_owned();
+                    let stored = by_id(conn, &c, &id)?.ok_or(AuthError::InvalidCredentials)?;
+                    link(conn, &c, &id, &name, &u)?;
+                    if !stored.is_verified() && proves_email(&u, &stored) {
+                        set_columns(conn, &c, &id, &[("verified", SqlValue::Integer(1))])?;
+                    }
+                    let change = capture(conn, Action::Create, &c, &id)?;
+                    Ok((
+                        by_id(conn, &c, &id)?.ok_or(AuthError::InvalidCredentials)?,
+                        true,
+                        change,
+                    ))
+                },
+            )
             .await?;
+        self.publish(change);
         self.check_auth_rule(collection, &stored).await?;
         Ok(OAuth2Outcome {
             stored,

@@ -22,6 +22,7 @@ use super::{is_valid_email, AuthError, SUPERUSERS_ID};
 use crate::db::Db;
 use crate::mail::Mailer;
 use crate::query::{compile_where, parse, AuthRecord, Mode, RequestInfo, Scope};
+use crate::records::events::Events;
 use crate::schema::field::FieldKind;
 use crate::schema::value::decode;
 use crate::schema::{quote_ident as q, Collection, Registry};
@@ -139,6 +140,26 @@ pub fn load(
     }
 }
 
+/// Does `token` still authenticate `stored`, a record of `collection` (superusers
+/// included: they sign the same way)? Checks the signature against the record's current
+/// `tokenKey` and the collection's current secret, the expiry, and that the claims name
+/// this record. Realtime uses it to drop bindings that stopped being valid.
+pub fn token_still_valid(collection: &Collection, stored: &StoredAuth, token: &str) -> bool {
+    let Some(unverified) = token::decode_unverified(token) else {
+        return false;
+    };
+    let names_it = unverified.claims.kind == "auth"
+        && unverified.claims.collection_id == collection.id
+        && unverified.claims.id == stored.id();
+    if !names_it {
+        return false;
+    }
+    let Some(key) = AuthRecords::signing_key(collection, "auth", &stored.token_key) else {
+        return false;
+    };
+    unverified.verify(&key, token::now_unix()).is_some()
+}
+
 /// The auth record JSON its owner sees: email always, hidden fields never.
 pub fn own_json(collection: &Collection, record: &Map<String, Value>) -> Value {
     let mut out = Map::with_capacity(record.len());
@@ -175,6 +196,9 @@ pub struct AuthRecords {
     pub(super) app: Arc<(String, String)>,
     /// When a mail of each purpose last went to each record (resend throttle).
     pub(super) sent: Arc<Mutex<SentMails>>,
+    /// Record changes made by the flows (verification, password reset, email change,
+    /// OAuth2 sign-up) go to realtime subscribers as the records API's do.
+    pub(super) events: Option<Events>,
 }
 
 impl AuthRecords {
@@ -195,6 +219,23 @@ impl AuthRecords {
             oauth2,
             app: Arc::new((app_name, app_url)),
             sent: Arc::default(),
+            events: None,
+        }
+    }
+
+    /// Publish the flows' record changes to `events`.
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Hand committed changes of the flows to realtime subscribers.
+    pub(super) fn publish(
+        &self,
+        changes: impl IntoIterator<Item = crate::records::events::Change>,
+    ) {
+        if let Some(events) = &self.events {
+            events.publish_all(changes);
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod ast;
 pub mod compile;
 pub mod eval;
+pub mod fields;
 pub mod functions;
 pub mod parser;
 pub mod request;

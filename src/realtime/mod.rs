@@ -10,20 +10,25 @@
 //!
 //! Invariants: the client map is behind a std mutex that is never held across an
 //! `.await`; sending is `try_send` only. This module knows nothing of HTTP, rules or
-//! records: the api layer frames messages as SSE; record events (later) pick their
-//! subscribers with [`Broker::targets`], check rules outside the lock and send through
-//! [`Target::send`].
+//! records: the api layer frames messages as SSE or WebSocket frames; record events
+//! (`records::events`) pick their subscribers with [`Broker::targets`], check rules
+//! outside the lock and send through [`Target::send`].
+//!
+//! A client is an SSE stream or a WebSocket ([`Transport`]). They differ in one place:
+//! when the bound auth stops being valid ([`Broker::revoke_auth`]), an SSE client
+//! silently becomes a guest (PocketBase), a WebSocket client also loses its
+//! subscriptions and is told so (API.md C.2).
 //!
 //! Depends only on `util`; must not depend on `api`, `state`, `records` or axum.
 
 mod subscription;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 pub use subscription::{Options, Subscription};
@@ -34,18 +39,20 @@ pub const OAUTH2_TOPIC: &str = "@oauth2";
 pub const CLIENT_ID_LEN: usize = 40;
 /// Messages waiting per client before it is dropped.
 pub const CLIENT_QUEUE: usize = 256;
+/// Bytes of message data waiting per client before it is dropped (a payload shared by
+/// several clients counts for each), so big records cannot make [`CLIENT_QUEUE`] large.
+pub const CLIENT_QUEUE_BYTES: usize = 1 << 20;
 /// Subscriptions per client, characters per subscription, characters of a client id in a
 /// request (API.md §7.2).
 pub const MAX_SUBSCRIPTIONS: usize = 1000;
 pub const MAX_SUBSCRIPTION_LEN: usize = 2500;
 pub const MAX_CLIENT_ID_LEN: usize = 255;
-/// A stream that delivered nothing for this long is closed (PocketBase: 5 min).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// A stream is closed after this long whatever it delivered (PocketBase: 30 min).
-pub const MAX_LIFETIME: Duration = Duration::from_secs(1800);
+// The idle timeout and the maximum lifetime of a stream are settings
+// (`Config::realtime_idle_timeout`, `realtime_max_lifetime`), applied by the transports.
 /// An SSE comment is written after this long without a message, so proxies keep the
-/// stream open and a vanished peer is noticed. EventSource ignores comments.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// stream open and a vanished peer is noticed (API.md Part A: every 25 s). EventSource
+/// ignores comments.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(25);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RealtimeError {
@@ -63,22 +70,63 @@ pub enum RealtimeError {
     NotSubscribed,
     #[error("the realtime client could not take the message and was dropped")]
     Undeliverable,
+    #[error("too many subscriptions")]
+    TooManySubscriptions,
 }
 
 /// The auth record a client is bound to: the first authorized `POST /api/realtime` sets it,
-/// and later ones must name the same record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// and later ones must name the same record. The token it came with is kept so that the
+/// binding can be checked again when the record or its collection changes.
+#[derive(Clone)]
 pub struct ClientAuth {
     pub collection_id: String,
     pub record_id: String,
+    /// The token that bound it (never logged: `Debug` leaves it out).
+    pub token: Arc<str>,
+    /// The record as `@request.auth` sees it (no password, no tokenKey).
+    pub record: Arc<Map<String, Value>>,
 }
 
-/// One SSE message: the event name (a subscription string, or `PB_CONNECT`) and the
-/// JSON data, shared between the clients it goes to.
+impl ClientAuth {
+    /// Both name the same auth record.
+    pub fn same_record(&self, other: &ClientAuth) -> bool {
+        self.collection_id == other.collection_id && self.record_id == other.record_id
+    }
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("collection_id", &self.collection_id)
+            .field("record_id", &self.record_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a client is connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Sse,
+    WebSocket,
+}
+
+/// What a queued message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// An event under a subscription (`event` names it).
+    Event,
+    /// WebSocket only: the bound auth stopped being valid and the subscription `event`
+    /// names was ended.
+    AuthRevoked,
+}
+
+/// One message: the event name (a subscription string, or `PB_CONNECT`) and the JSON
+/// data, shared between the clients it goes to.
 #[derive(Clone, Debug)]
 pub struct Message {
     pub event: Arc<str>,
     pub data: Arc<str>,
+    pub kind: MessageKind,
 }
 
 struct Client {
@@ -88,6 +136,11 @@ struct Client {
     subscriptions: Vec<Arc<Subscription>>,
     auth: Option<ClientAuth>,
     ip: String,
+    transport: Transport,
+    /// Set when the broker dropped the client because its queue was full.
+    overflowed: Arc<AtomicBool>,
+    /// Bytes of data in the queue.
+    queued: Arc<AtomicUsize>,
 }
 
 struct Inner {
@@ -107,6 +160,8 @@ pub struct Connection {
     serial: u64,
     receiver: mpsc::Receiver<Message>,
     broker: Broker,
+    overflowed: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// A client whose subscription matched, picked by [`Broker::targets`].
@@ -116,6 +171,15 @@ pub struct Target {
     pub subscription: Arc<Subscription>,
     serial: u64,
     sender: mpsc::Sender<Message>,
+    overflowed: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// A client bound to an auth record, as [`Broker::bound`] lists them.
+pub struct Bound {
+    pub client_id: Arc<str>,
+    pub serial: u64,
+    pub auth: ClientAuth,
 }
 
 impl Broker {
@@ -134,8 +198,17 @@ impl Broker {
         self.0.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Register a new client connecting from `ip`.
+    /// Register a new SSE client connecting from `ip`.
     pub fn connect(&self, ip: String) -> Result<Connection, RealtimeError> {
+        self.connect_with(ip, Transport::Sse)
+    }
+
+    /// Register a new client connecting from `ip` over `transport`.
+    pub fn connect_with(
+        &self,
+        ip: String,
+        transport: Transport,
+    ) -> Result<Connection, RealtimeError> {
         if self.0.closed.load(Ordering::Acquire) {
             return Err(RealtimeError::Closed);
         }
@@ -153,6 +226,8 @@ impl Broker {
                 break id;
             }
         };
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         clients.insert(
             id.clone(),
             Client {
@@ -161,6 +236,9 @@ impl Broker {
                 subscriptions: Vec::new(),
                 auth: None,
                 ip,
+                transport,
+                overflowed: overflowed.clone(),
+                queued: queued.clone(),
             },
         );
         Ok(Connection {
@@ -168,6 +246,8 @@ impl Broker {
             serial,
             receiver,
             broker: self.clone(),
+            overflowed,
+            queued,
         })
     }
 
@@ -208,7 +288,7 @@ impl Broker {
         // SECURITY: once bound, the stream's events are checked against that record;
         // nobody else may change what it receives.
         if let Some(bound) = &client.auth {
-            if auth.as_ref() != Some(bound) {
+            if !auth.as_ref().is_some_and(|a| a.same_record(bound)) {
                 return Err(RealtimeError::AuthMismatch);
             }
         }
@@ -247,6 +327,8 @@ impl Broker {
                     subscription: subscription.clone(),
                     serial: client.serial,
                     sender: client.sender.clone(),
+                    overflowed: client.overflowed.clone(),
+                    queued: client.queued.clone(),
                 });
             }
         }
@@ -278,8 +360,12 @@ impl Broker {
             let message = Message {
                 event: subscription.key().clone(),
                 data: data.clone(),
+                kind: MessageKind::Event,
             };
+            // Counted as `Target::send` counts, since `Connection::recv` takes it back.
+            client.queued.fetch_add(data.len(), Ordering::AcqRel);
             if client.sender.try_send(message).is_err() {
+                client.overflowed.store(true, Ordering::Release);
                 clients.remove(client_id);
                 return Err(RealtimeError::Undeliverable);
             }
@@ -287,10 +373,82 @@ impl Broker {
         Ok(())
     }
 
+    /// Every client bound to an auth record (for checking the bindings again).
+    pub fn bound(&self) -> Vec<Bound> {
+        let clients = self.clients();
+        clients
+            .iter()
+            .filter_map(|(id, c)| {
+                c.auth.as_ref().map(|auth| Bound {
+                    client_id: id.clone(),
+                    serial: c.serial,
+                    auth: auth.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The bound auth of client `client_id` (the instance `serial`) stopped being valid:
+    /// the token no longer verifies, or the record is gone. Only when the client is
+    /// still bound by `token` (a newer binding is left alone). An SSE client becomes a
+    /// guest; a WebSocket client also loses its subscriptions and is told per topic.
+    pub fn revoke_auth(&self, client_id: &str, serial: u64, token: &str) {
+        let mut clients = self.clients();
+        let Some(client) = clients.get_mut(client_id) else {
+            return;
+        };
+        let bound_by_token = client.auth.as_ref().is_some_and(|a| &*a.token == token);
+        if client.serial != serial || !bound_by_token {
+            return;
+        }
+        client.auth = None;
+        if client.transport == Transport::Sse {
+            return;
+        }
+        let ended = std::mem::take(&mut client.subscriptions);
+        let data: Arc<str> = Arc::from("");
+        for subscription in ended {
+            let message = Message {
+                event: subscription.key().clone(),
+                data: data.clone(),
+                kind: MessageKind::AuthRevoked,
+            };
+            if client.sender.try_send(message).is_err() {
+                client.overflowed.store(true, Ordering::Release);
+                clients.remove(client_id);
+                return;
+            }
+        }
+    }
+
+    /// Replace the cached auth record of a client still bound by `token` (the record
+    /// changed, the token is still valid).
+    pub fn refresh_auth(
+        &self,
+        client_id: &str,
+        serial: u64,
+        token: &str,
+        record: Arc<Map<String, Value>>,
+    ) {
+        let mut clients = self.clients();
+        if let Some(client) = clients.get_mut(client_id) {
+            if client.serial != serial {
+                return;
+            }
+            if let Some(auth) = client.auth.as_mut().filter(|a| &*a.token == token) {
+                auth.record = record;
+            }
+        }
+    }
+
     /// Drop every client and refuse new ones: their streams end (server shutdown).
     pub fn close(&self) {
         self.0.closed.store(true, Ordering::Release);
         self.clients().clear();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
     }
 
     fn remove(&self, client_id: &str, serial: u64) {
@@ -305,13 +463,18 @@ impl Target {
     /// Queue `data` under this subscription's name. A client that cannot take it is
     /// dropped; false then.
     pub fn send(&self, broker: &Broker, data: Arc<str>) -> bool {
+        let len = data.len();
         let message = Message {
             event: self.subscription.key().clone(),
             data,
+            kind: MessageKind::Event,
         };
-        if self.sender.try_send(message).is_ok() {
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before + len <= CLIENT_QUEUE_BYTES && self.sender.try_send(message).is_ok() {
             return true;
         }
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+        self.overflowed.store(true, Ordering::Release);
         broker.remove(&self.client_id, self.serial);
         false
     }
@@ -325,7 +488,63 @@ impl Connection {
     /// The next message; `None` once the broker dropped the client (queue overflow,
     /// shutdown) and the queue is drained.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.receiver.recv().await
+        let message = self.receiver.recv().await?;
+        if message.kind == MessageKind::Event {
+            self.queued.fetch_sub(message.data.len(), Ordering::AcqRel);
+        }
+        Some(message)
+    }
+
+    /// The broker dropped this client because it could not take a message.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Add one subscription (WebSocket `subscribe`); an existing one with the same key
+    /// stays. Refused past [`MAX_SUBSCRIPTIONS`].
+    pub fn subscribe(&self, key: &str) -> Result<(), RealtimeError> {
+        let mut clients = self.broker.clients();
+        let client = self.own(&mut clients)?;
+        if client.subscriptions.iter().any(|s| &**s.key() == key) {
+            return Ok(());
+        }
+        if client.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return Err(RealtimeError::TooManySubscriptions);
+        }
+        client
+            .subscriptions
+            .push(Arc::new(Subscription::parse(key)));
+        Ok(())
+    }
+
+    /// Remove the subscriptions `remove` picks (WebSocket `unsubscribe`); how many went.
+    pub fn unsubscribe(&self, remove: impl Fn(&Subscription) -> bool) -> usize {
+        let mut clients = self.broker.clients();
+        let Ok(client) = self.own(&mut clients) else {
+            return 0;
+        };
+        let before = client.subscriptions.len();
+        client.subscriptions.retain(|s| !remove(s));
+        before - client.subscriptions.len()
+    }
+
+    /// Set or drop the bound auth (WebSocket `auth` message: unlike SSE, a WebSocket may
+    /// change who it is, since only its own socket can send the message).
+    pub fn set_auth(&self, auth: Option<ClientAuth>) -> Result<(), RealtimeError> {
+        let mut clients = self.broker.clients();
+        let client = self.own(&mut clients)?;
+        client.auth = auth;
+        Ok(())
+    }
+
+    fn own<'a>(
+        &self,
+        clients: &'a mut HashMap<Arc<str>, Client>,
+    ) -> Result<&'a mut Client, RealtimeError> {
+        clients
+            .get_mut(&self.id)
+            .filter(|c| c.serial == self.serial)
+            .ok_or(RealtimeError::UnknownClient)
     }
 }
 
@@ -365,6 +584,8 @@ mod tests {
         Some(ClientAuth {
             collection_id: collection.into(),
             record_id: record.into(),
+            token: Arc::from(format!("token-of-{record}")),
+            record: Arc::new(Map::new()),
         })
     }
 
@@ -503,6 +724,7 @@ mod tests {
         assert_eq!(broker.publish("t", &json!("over")), 1, "slow is dropped");
         assert!(!broker.contains(&id));
         assert!(broker.contains(fast.id()));
+        assert!(slow.overflowed() && !fast.overflowed());
         let mut drained = 0;
         while slow.recv().await.is_some() {
             drained += 1;
@@ -526,9 +748,74 @@ mod tests {
                 subscriptions: Vec::new(),
                 auth: None,
                 ip: IP.into(),
+                transport: Transport::Sse,
+                overflowed: Arc::new(AtomicBool::new(false)),
+                queued: Arc::new(AtomicUsize::new(0)),
             },
         );
         drop(a);
         assert!(broker.contains(&id));
+    }
+
+    #[tokio::test]
+    async fn a_revoked_sse_client_becomes_a_guest_and_a_websocket_loses_its_subscriptions() {
+        let broker = Broker::new(10);
+        let sse = broker.connect(IP.into()).unwrap();
+        let mut ws = broker
+            .connect_with(IP.into(), Transport::WebSocket)
+            .unwrap();
+        broker
+            .set_subscriptions(sse.id(), IP, auth("users", "u1"), &subs(&["t"]))
+            .unwrap();
+        ws.set_auth(auth("users", "u1")).unwrap();
+        ws.subscribe("t").unwrap();
+        ws.subscribe("t").unwrap();
+        assert_eq!(broker.bound().len(), 2);
+
+        // A stale revocation (another token) changes nothing.
+        broker.revoke_auth(sse.id(), sse.serial, "token-of-u2");
+        assert_eq!(broker.bound().len(), 2);
+        for b in broker.bound() {
+            broker.revoke_auth(&b.client_id, b.serial, &b.auth.token);
+        }
+        assert!(broker.bound().is_empty());
+        let targets = broker.targets(|s| s.topic() == "t");
+        assert_eq!(targets.len(), 1, "the SSE client keeps its subscription");
+        assert_eq!(&*targets[0].client_id, sse.id());
+        assert!(targets[0].auth.is_none());
+        let m = ws.recv().await.unwrap();
+        assert_eq!((m.kind, &*m.event), (MessageKind::AuthRevoked, "t"));
+        assert_eq!(ws.unsubscribe(|_| true), 0, "nothing left");
+    }
+
+    #[tokio::test]
+    async fn refresh_replaces_the_record_of_the_same_binding_only() {
+        let broker = Broker::new(10);
+        let a = broker.connect(IP.into()).unwrap();
+        broker
+            .set_subscriptions(a.id(), IP, auth("users", "u1"), &[])
+            .unwrap();
+        let mut record = Map::new();
+        record.insert("role".into(), Value::from("admin"));
+        broker.refresh_auth(a.id(), a.serial, "other-token", Arc::new(record.clone()));
+        assert!(broker.bound()[0].auth.record.is_empty());
+        broker.refresh_auth(a.id(), a.serial, "token-of-u1", Arc::new(record));
+        assert_eq!(broker.bound()[0].auth.record["role"], "admin");
+    }
+
+    #[tokio::test]
+    async fn a_client_whose_queue_holds_too_many_bytes_is_dropped() {
+        let broker = Broker::new(10);
+        let mut a = broker.connect(IP.into()).unwrap();
+        broker
+            .set_subscriptions(a.id(), IP, None, &subs(&["t"]))
+            .unwrap();
+        let big = Value::String("x".repeat(CLIENT_QUEUE_BYTES / 2 - 8));
+        assert_eq!(broker.publish("t", &big), 1);
+        a.recv().await.unwrap();
+        assert_eq!(broker.publish("t", &big), 1, "the budget came back");
+        assert_eq!(broker.publish("t", &big), 1);
+        assert_eq!(broker.publish("t", &big), 0, "over the byte budget");
+        assert!(a.overflowed() && !broker.contains(a.id()));
     }
 }

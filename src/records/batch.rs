@@ -1,6 +1,8 @@
 //! Batch writes (API.md Part B §8): every item runs in one write transaction, in order,
 //! under the same checks and rules as alone; the first failure rolls everything back.
 //!
+//! The changes are returned for publishing only once the whole batch committed.
+//!
 //! Items are checked before the transaction where they can be (creates validate their
 //! values, updates and deletes compile their rules), so the writer thread only does the
 //! work that needs the store. Failures found early are still reported in item order.
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
+use super::events::{capture, Action as EventAction, Change};
 use super::write::{self, Create, Delete, Update, WriteError};
 use super::{view_on, RecordsError};
 use crate::auth::password::Hasher;
@@ -67,6 +70,14 @@ enum Job {
     Upsert(write::Secrets),
 }
 
+/// What a batch that committed did: each item's answer, and the changes to publish, in
+/// order.
+#[derive(Debug)]
+pub struct Ran {
+    pub outcomes: Vec<Outcome>,
+    pub changes: Vec<Change>,
+}
+
 /// Run `items` in one transaction. Nothing is written unless every item succeeds and
 /// `roll_back` is false.
 pub async fn run(
@@ -76,7 +87,7 @@ pub async fn run(
     items: Vec<Item>,
     roll_back: bool,
     timeout: Duration,
-) -> Result<Vec<Outcome>, BatchError> {
+) -> Result<Ran, BatchError> {
     let deadline = Instant::now() + timeout;
     let jobs: Vec<(Item, Job)> = items
         .into_iter()
@@ -133,74 +144,95 @@ pub async fn run(
     }
     let jobs = ready;
     db.write(move |conn: &Connection| {
-        let mut out = Vec::with_capacity(jobs.len());
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut changes = Vec::with_capacity(jobs.len());
         for (index, (item, job)) in jobs.into_iter().enumerate() {
             if Instant::now() > deadline {
                 return Err(BatchError::Timeout { index });
             }
-            let outcome = run_one(conn, &snapshot, &item, job)
+            let (outcome, change) = run_one(conn, &snapshot, &item, job)
                 .map_err(|error| BatchError::Item { index, error })?;
-            out.push(outcome);
+            outcomes.push(outcome);
+            changes.extend(change);
         }
         if roll_back {
             return Err(BatchError::RolledBack);
         }
-        Ok(out)
+        Ok(Ran { outcomes, changes })
     })
     .await
 }
 
+/// Run one item; its answer and the change it made (the row as written, or for a
+/// delete as it was before).
 fn run_one(
     conn: &Connection,
     snapshot: &Arc<Snapshot>,
     item: &Item,
     job: Job,
-) -> Result<Outcome, WriteError> {
-    let id = match job {
+) -> Result<(Outcome, Vec<Change>), WriteError> {
+    let (id, action) = match job {
         Job::Create(job) => {
             let job = job?;
             job.run(conn)?;
+            let change = capture(conn, EventAction::Create, &item.collection, job.id())?;
             if item.expand.is_none() {
                 if let Some(record) = job.answer(&item.request) {
-                    return Ok(Outcome::Record(record));
+                    return Ok((Outcome::Record(record), change.into_iter().collect()));
                 }
             }
-            job.id().to_owned()
+            let outcome = answer(conn, snapshot, item, job.id())?;
+            return Ok((outcome, change.into_iter().collect()));
         }
         Job::Update(job) => {
             let job = job?;
             job.run(conn)?;
-            job.id().to_owned()
+            (job.id().to_owned(), EventAction::Update)
         }
         Job::Delete(job) => {
-            job?.run(conn)?;
-            return Ok(Outcome::Deleted);
+            let change = job?.run_capturing(conn)?;
+            return Ok((Outcome::Deleted, change));
         }
         Job::Upsert(secrets) => upsert(conn, snapshot, item, secrets)?,
     };
+    let change = capture(conn, action, &item.collection, &id)?;
+    Ok((
+        answer(conn, snapshot, item, &id)?,
+        change.into_iter().collect(),
+    ))
+}
+
+/// The written record `id` as the item's caller may view it.
+fn answer(
+    conn: &Connection,
+    snapshot: &Arc<Snapshot>,
+    item: &Item,
+    id: &str,
+) -> Result<Outcome, WriteError> {
     match view_on(
         conn,
         snapshot,
         &item.collection,
-        &id,
+        id,
         item.expand.as_deref(),
         &item.request,
     ) {
         Ok(record) => Ok(Outcome::Record(record)),
         Err(RecordsError::NotFound | RecordsError::SuperusersOnly) => {
-            Ok(Outcome::Record(super::id_only(&item.collection, &id)))
+            Ok(Outcome::Record(super::id_only(&item.collection, id)))
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// Update the record `body.id` names if it exists, else create it. Returns the id.
+/// Update the record `body.id` names if it exists, else create it. Returns the id and
+/// which it was.
 fn upsert(
     conn: &Connection,
     snapshot: &Arc<Snapshot>,
     item: &Item,
     secrets: write::Secrets,
-) -> Result<String, WriteError> {
+) -> Result<(String, EventAction), WriteError> {
     let existing = match item.body.get("id") {
         Some(Value::String(id)) if !id.is_empty() => {
             write::exists(conn, &item.collection, id)?.then(|| id.clone())
@@ -214,13 +246,13 @@ fn upsert(
             write::prepare_update(snapshot, &item.collection, id.clone(), body, &item.request)?
                 .with_secrets(secrets)
                 .run(conn)?;
-            Ok(id)
+            Ok((id, EventAction::Update))
         }
         None => {
             let job = write::prepare_create(snapshot, &item.collection, &item.body, &item.request)?
                 .with_secrets(secrets);
             job.run(conn)?;
-            Ok(job.id().to_owned())
+            Ok((job.id().to_owned(), EventAction::Create))
         }
     }
 }

@@ -4,10 +4,14 @@
 //! Rules are the security boundary: every read goes through the collection's rule for
 //! the caller (superusers excepted); a rule that fails to compile denies.
 //!
-//! Depends on `db`, `schema`, `query`, `util`, and on `auth` for password hashing; must not
-//! depend on `api`, `state` or axum types.
+//! [`events`] fans committed changes out to realtime subscribers, checked per subscriber.
+//!
+//! Depends on `db`, `schema`, `query`, `util`, on `auth` for password hashing and token
+//! checks, and on `realtime` (the broker events go through); must not depend on `api`,
+//! `state` or axum types.
 
 pub mod batch;
+pub mod events;
 pub mod expand;
 pub mod write;
 
@@ -460,7 +464,26 @@ pub fn written_json(
     if !open {
         return None;
     }
-    let mut values: Vec<(&str, SqlValue)> = Vec::with_capacity(collection.fields.len() + 8);
+    Some(record_view(
+        collection,
+        record,
+        request.superuser,
+        auth_id(request).as_deref(),
+        false,
+    ))
+}
+
+/// A record held as values (decoded as a read decodes them) as the API shows it to a
+/// caller: `superuser`, whose auth record is `auth_id`, and who passes the manageRule
+/// when `manager` (see [`visible_columns`]).
+pub fn record_view(
+    collection: &Collection,
+    record: &Map<String, Value>,
+    superuser: bool,
+    auth_id: Option<&str>,
+    manager: bool,
+) -> Value {
+    let mut values: Vec<(&str, SqlValue)> = Vec::with_capacity(collection.fields.len() + 9);
     for name in collection.system_fields() {
         let v = record.get(name).unwrap_or(&Value::Null);
         values.push((
@@ -479,14 +502,42 @@ pub fn written_json(
             .unwrap_or_else(|| f.kind.zero_value());
         values.push((f.name.as_str(), crate::schema::value::encode(&f.kind, &v)));
     }
+    if manager {
+        values.push((MANAGE_COLUMN, SqlValue::Integer(1)));
+    }
     let columns: Vec<(&str, rusqlite::types::ValueRef<'_>)> =
         values.iter().map(|(n, v)| (*n, v.into())).collect();
-    Some(columns_json(
-        collection,
-        &columns,
-        request.superuser,
-        auth_id(request).as_deref(),
-    ))
+    columns_json(collection, &columns, superuser, auth_id)
+}
+
+/// Every column of record `id` of `collection` as stored, decoded (secrets included:
+/// for rule checks, never to be sent as is). `None` when there is no such record.
+pub fn stored_row(
+    conn: &Connection,
+    collection: &Collection,
+    id: &str,
+) -> Result<Option<Map<String, Value>>, rusqlite::Error> {
+    let sql = format!("SELECT * FROM {} WHERE \"id\" = ?1", q(&collection.name));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut rows = stmt.query([id])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let mut out = Map::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let kind = match collection.field(name) {
+            Some(f) => f.kind.clone(),
+            None if collection.is_auth()
+                && matches!(name.as_str(), "emailVisibility" | "verified") =>
+            {
+                FieldKind::Bool
+            }
+            None => FieldKind::Text,
+        };
+        out.insert(name.clone(), decode(&kind, row.get_ref(i)?));
+    }
+    Ok(Some(out))
 }
 
 /// Walk a row's columns as the API shows them to this caller, calling `emit` with each

@@ -18,6 +18,7 @@ use crate::auth::AuthError;
 use crate::files::Upload;
 use crate::query::compile::virtual_row;
 use crate::query::RequestInfo;
+use crate::records::events::{capture, Action, Change};
 use crate::schema::field::FieldKind;
 use crate::schema::{Collection, Snapshot};
 use crate::util::{new_id, now_string, random_string};
@@ -216,10 +217,12 @@ impl Create {
     }
 }
 
-/// A created record: its id, and its answer when known without a read.
+/// A created record: its id, its answer when known without a read, and the change to
+/// publish (the row as committed).
 pub struct Created {
     pub id: String,
     pub record: Option<Value>,
+    pub change: Option<Change>,
 }
 
 /// Create a record from `body` and `uploads` (see [`Stores`]).
@@ -240,9 +243,13 @@ pub async fn create(
     let staged = stage(stores.files, &collection, job.id(), uploads).await?;
     let result = stores
         .db
-        .write(move |conn: &Connection| job.run(conn).map(|()| job.id))
+        .write(move |conn: &Connection| {
+            job.run(conn)?;
+            let change = capture(conn, Action::Create, &job.collection, &job.id)?;
+            Ok((job.id, change))
+        })
         .await
-        .map(|id| Created { id, record });
+        .map(|(id, change)| Created { id, record, change });
     finish(stores.files, staged, result.is_ok()).await;
     result
 }

@@ -19,6 +19,7 @@ use crate::auth::AuthError;
 use crate::db::DbError;
 use crate::files::Upload;
 use crate::query::RequestInfo;
+use crate::records::events::{capture, Action, Change};
 use crate::records::RecordsError;
 use crate::schema::field::{Autodate, FieldKind};
 use crate::schema::value::encode;
@@ -299,8 +300,8 @@ impl Update {
     }
 }
 
-/// Update record `id` with `body` (partial) and `uploads` (see [`Stores`]). Returns
-/// nothing; read it back to answer.
+/// Update record `id` with `body` (partial) and `uploads` (see [`Stores`]). Returns the
+/// change to publish (the row as committed); read the record back to answer.
 pub async fn update(
     stores: Stores<'_>,
     snapshot: Arc<Snapshot>,
@@ -309,7 +310,7 @@ pub async fn update(
     mut body: Map<String, Value>,
     uploads: Vec<Upload>,
     request: RequestInfo,
-) -> Result<(), WriteError> {
+) -> Result<Option<Change>, WriteError> {
     let new = new_files(&uploads);
     merge_uploads(&mut body, &new);
     let job = prepare_update(&snapshot, &collection, id.clone(), body, &request)?.with_files(new);
@@ -318,7 +319,10 @@ pub async fn update(
     let staged = stage(stores.files, &collection, &id, uploads).await?;
     let result = stores
         .db
-        .write(move |conn: &Connection| job.run(conn))
+        .write(move |conn: &Connection| {
+            job.run(conn)?;
+            Ok(capture(conn, Action::Update, &job.collection, &job.id)?)
+        })
         .await;
     finish(stores.files, staged, result.is_ok()).await;
     result
