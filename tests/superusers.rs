@@ -495,8 +495,11 @@ fn cli_version_help_and_migrate() {
         assert!(text.contains(word), "help mentions {word}");
     }
 
+    // The migrations folder defaults to beside the data folder: nest the data folder so
+    // that is ours too, not a shared `/tmp/kb_migrations`.
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
     let status =
         String::from_utf8_lossy(&keelbase(&["migrate", "status", "--dir", d]).stdout).into_owned();
     assert!(
