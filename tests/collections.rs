@@ -1082,3 +1082,28 @@ async fn rules_and_index_conditions_are_compiled_when_saved() {
         "validation_invalid_rule"
     );
 }
+
+/// A second collection of an existing name (its default id is derived from the name, so it
+/// is the same id too): a 400 naming the field, never a 500 from `CREATE TABLE`.
+#[tokio::test]
+async fn creating_an_existing_name_again_is_a_400() {
+    let app = TestApp::new().await;
+    let token = app.superuser_token().await;
+    let body = json!({"name": "media", "schema": {"type": "object", "properties": {"t": {"type": "string"}}}});
+    let a = app
+        .post("/api/collections", body.clone(), Some(&token))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for again in [
+        body.clone(),
+        json!({"name": "MEDIA", "schema": {"type": "object"}}),
+    ] {
+        let b = app.post("/api/collections", again, Some(&token)).await;
+        assert_error_shape(&b, 400);
+        assert_eq!(
+            b.body["data"]["name"]["code"], "validation_not_unique",
+            "{}",
+            b.body
+        );
+    }
+}

@@ -115,7 +115,11 @@ pub fn compile(
     // as SQLite table names are).
     for probe in [&name, &id] {
         if let Some(other) = resolve(probe) {
-            if other.id != id {
+            // A new collection from a request collides with any other: its default id is
+            // derived from its name, so a second `posts` gets the first one's id too. (A
+            // stored one being loaded finds itself.)
+            let new = existing.is_none() && !def.trusted;
+            if new || other.id != id {
                 let field = if probe == &name { "name" } else { "id" };
                 return Err(SchemaError::invalid(
                     field,
