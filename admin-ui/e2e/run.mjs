@@ -361,6 +361,34 @@ step("records: add, edit, filter, sort, delete", async () => {
   await byTestId("save-record").click();
   await expectVisible(byTestId("records-table").getByText("Hello world"), "edited row");
 
+  // Live: records created, updated and deleted through the API (not the UI) show up in the
+  // open table through the realtime feed, without a reload.
+  await page.evaluate(() => (window.__noReload = true));
+  const live = await api("/api/collections/posts/records", { method: "POST", body: JSON.stringify({ title: "Live one", views: 2 }) });
+  if (live.status !== 200) throw new Error(`live create: ${live.status}`);
+  await expectVisible(byTestId("records-table").locator("tr", { hasText: "Live one" }), "API-created row appears live");
+  await expectVisible(page.getByText("2 records"), "live count");
+  await api(`/api/collections/posts/records/${live.body.id}`, { method: "PATCH", body: JSON.stringify({ title: "Live edited", views: 4 }) });
+  await expectVisible(byTestId("records-table").locator("tr", { hasText: "Live edited" }), "API-updated row changes live");
+  await expectGone(byTestId("records-table").getByText("Live one"), "old title gone");
+  await api(`/api/collections/posts/records/${live.body.id}`, { method: "DELETE" });
+  await expectGone(byTestId("records-table").getByText("Live edited"), "API-deleted row goes live");
+  await expectVisible(page.getByText("1 record", { exact: true }), "live count after delete");
+  if (!(await page.evaluate(() => window.__noReload))) throw new Error("the page reloaded");
+  // A create the page cannot place (a filter is on) offers a refresh instead.
+  await page.getByLabel("Filter records").fill("views > 5");
+  await page.getByLabel("Filter records").press("Enter");
+  await expectVisible(byTestId("records-table").getByText("Hello world"), "filtered table shows the row");
+  const other = await api("/api/collections/posts/records", { method: "POST", body: JSON.stringify({ title: "Live filtered", views: 9 }) });
+  await expectVisible(byTestId("new-records"), "new records notice");
+  await byTestId("new-records").getByRole("button", { name: "Refresh" }).click();
+  await expectVisible(byTestId("records-table").getByText("Live filtered"), "refreshed with the new record");
+  await expectGone(byTestId("new-records"), "notice gone after refresh");
+  await api(`/api/collections/posts/records/${other.body.id}`, { method: "DELETE" });
+  await expectGone(byTestId("records-table").getByText("Live filtered"), "deleted live in a filtered table");
+  await page.getByRole("button", { name: "Clear", exact: true }).click();
+  await expectGone(page.getByRole("button", { name: "Clear", exact: true }), "filter cleared");
+
   // A second record (through the API) to sort and filter.
   await api("/api/collections/posts/records", { method: "POST", body: JSON.stringify({ title: "Another", views: 1 }) });
   await page.reload();
