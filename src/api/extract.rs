@@ -58,6 +58,15 @@ fn push(map: &mut Map<String, Value>, key: String, value: Value) {
     }
 }
 
+/// A body that could not be read: 413 when it was over the limit, else 400.
+pub(super) fn too_large_or_bad(status: StatusCode) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::status_default(StatusCode::PAYLOAD_TOO_LARGE)
+    } else {
+        ApiError::bad_request("Failed to read the request body.")
+    }
+}
+
 /// Keep a multipart text part: `@jsonPayload` objects aside (merged last), others as pairs.
 pub(super) fn text_part(
     name: String,
@@ -113,13 +122,6 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     .trim()
                     .to_ascii_lowercase()
             });
-        let too_large_or_bad = |status: StatusCode| {
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::status_default(StatusCode::PAYLOAD_TOO_LARGE)
-            } else {
-                ApiError::bad_request("Failed to read the request body.")
-            }
-        };
         if content_type.as_deref() == Some("multipart/form-data") {
             let mut multipart = axum::extract::Multipart::from_request(req, state)
                 .await

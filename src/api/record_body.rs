@@ -13,7 +13,7 @@ use futures_util::stream;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::extract::{form_body, text_part, Body};
+use super::extract::{form_body, text_part, too_large_or_bad, Body};
 use crate::files::{Refused, Upload};
 use crate::schema::field::FieldKind;
 use crate::state::AppState;
@@ -66,13 +66,7 @@ impl FromRequest<AppState> for RecordBody {
         let mut form = Multipart::from_request(req, state)
             .await
             .map_err(|_| ApiError::bad_request("Failed to read the request body."))?;
-        let bad_body = |e: axum::extract::multipart::MultipartError| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::status_default(axum::http::StatusCode::PAYLOAD_TOO_LARGE)
-            } else {
-                ApiError::bad_request("Failed to read the request body.")
-            }
-        };
+        let bad_body = |e: axum::extract::multipart::MultipartError| too_large_or_bad(e.status());
         let tmp = state.files().storage().tmp_dir().to_owned();
         let mut pairs = Vec::new();
         let mut payloads = Vec::new();

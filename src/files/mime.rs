@@ -119,10 +119,7 @@ pub fn allowed(mime: &str, allowed: &[String]) -> bool {
 
 /// How a stored file is served: its `Content-Type`, and whether it may be shown inline.
 pub fn serving(name: &str) -> (&'static str, bool) {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = extension(name);
     match ext.as_str() {
         "png" => ("image/png", true),
         "jpg" | "jpeg" => ("image/jpeg", true),
@@ -161,12 +158,16 @@ pub fn serving(name: &str) -> (&'static str, bool) {
     }
 }
 
+/// The last extension of `name`, lower-cased (`""` when none).
+fn extension(name: &str) -> String {
+    name.rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 /// Whether `name` is an image the thumbnailer reads (Part B §6.3: png, jpg, gif, webp).
 pub fn is_thumbable(name: &str) -> bool {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = extension(name);
     matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "gif" | "webp")
 }
 

@@ -13,51 +13,7 @@ pub const DEFAULT_SIZE: &str = "100x100";
 const MAX_SIDE: u32 = 8192;
 const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// `WxH`: cover the box, crop from the centre.
-    Center,
-    /// `WxHt` / `WxHb`: cover the box, crop from the top / bottom.
-    Top,
-    Bottom,
-    /// `WxHf`: fit inside the box, no crop.
-    Fit,
-}
-
-/// A parsed thumb size. A zero side keeps the aspect ratio (`0x100`, `100x0`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Size {
-    pub width: u32,
-    pub height: u32,
-    pub mode: Mode,
-}
-
-impl Size {
-    /// Parse `WxH[t|b|f]`; `None` for anything else (both sides zero, sides over 10000).
-    pub fn parse(s: &str) -> Option<Size> {
-        let (w, rest) = s.split_once('x')?;
-        let (h, mode) = match rest.as_bytes().last()? {
-            b't' => (&rest[..rest.len() - 1], Mode::Top),
-            b'b' => (&rest[..rest.len() - 1], Mode::Bottom),
-            b'f' => (&rest[..rest.len() - 1], Mode::Fit),
-            _ => (rest, Mode::Center),
-        };
-        let digits =
-            |d: &str| !d.is_empty() && d.len() <= 5 && d.bytes().all(|b| b.is_ascii_digit());
-        if !digits(w) || !digits(h) {
-            return None;
-        }
-        let (width, height): (u32, u32) = (w.parse().ok()?, h.parse().ok()?);
-        if (width == 0 && height == 0) || width > 10_000 || height > 10_000 {
-            return None;
-        }
-        Some(Size {
-            width,
-            height,
-            mode,
-        })
-    }
-}
+pub use crate::schema::field::{ThumbMode as Mode, ThumbSize as Size};
 
 /// The thumbnail of the image `bytes` (whose name ends in `ext`) at `size`, encoded in
 /// the same format.

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::{record_json, RecordsError};
 use crate::query::{compile_where, parse, Mode, RequestInfo, Scope};
 use crate::schema::field::FieldKind;
+use crate::schema::value::string_list;
 use crate::schema::{quote_ident as q, Collection, Snapshot};
 
 /// Deepest relation chain an expand may follow (PocketBase's limit).
@@ -102,17 +103,6 @@ fn load(
     Ok(Some(out))
 }
 
-fn ids_of(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// Expand `tree` on `items` (records of `collection`), recursively.
 fn expand_level(
     conn: &Connection,
@@ -128,7 +118,8 @@ fn expand_level(
             let Some(target) = snapshot.get(&r.collection).cloned() else {
                 continue;
             };
-            let mut all_ids: Vec<String> = items.iter().flat_map(|it| ids_of(&it[key])).collect();
+            let mut all_ids: Vec<String> =
+                items.iter().flat_map(|it| string_list(&it[key])).collect();
             all_ids.sort();
             all_ids.dedup();
             let loaded = if all_ids.is_empty() {
@@ -159,7 +150,7 @@ fn expand_level(
                 })
                 .collect();
             for item in items.iter_mut() {
-                let ids = ids_of(&item[key]);
+                let ids = string_list(&item[key]);
                 let expand = ensure_expand(item);
                 if r.multiple {
                     let found: Vec<Value> =
@@ -221,7 +212,7 @@ fn expand_level(
             let id = item["id"].as_str().unwrap_or("").to_owned();
             let mine: Vec<Value> = related
                 .iter()
-                .filter(|r| ids_of(&r[field_name]).contains(&id))
+                .filter(|r| string_list(&r[field_name]).contains(&id))
                 .take(MAX_BACK)
                 .cloned()
                 .collect();

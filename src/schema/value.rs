@@ -55,6 +55,21 @@ pub fn encode(kind: &FieldKind, v: &Value) -> SqlValue {
     }
 }
 
+/// The non-empty strings a single (`"a"`) or multiple (`["a", "b"]`) relation or file
+/// value holds.
+pub fn string_list(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Convert `v` to the shape of `kind`, as a schema change does to existing rows. `None`
 /// when there is no faithful conversion (the change is then refused for that row).
 pub fn convert(v: &Value, kind: &FieldKind) -> Option<Value> {

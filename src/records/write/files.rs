@@ -22,18 +22,7 @@ pub struct NewFile {
 }
 
 /// The file names a stored or written value holds.
-pub fn names(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => vec![s.clone()],
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
+pub use crate::schema::value::string_list as names;
 
 /// Put the names of `uploads` into `body`: a part named `f` sets the property to the names
 /// the body gives for `f` (if any) plus its uploads; `f+` appends its uploads to the

@@ -26,7 +26,7 @@ mod options;
 mod tests;
 
 pub use mapping::map_property;
-pub use options::DEFAULT_MAX_FILE_SIZE;
+pub use options::{ThumbMode, ThumbSize, DEFAULT_MAX_FILE_SIZE};
 
 use serde_json::{json, Value};
 

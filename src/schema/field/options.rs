@@ -133,12 +133,51 @@ pub(super) fn parse_file(
 
 /// PocketBase's thumb formats: `WxH`, `WxHt`, `WxHb`, `WxHf`, `0xH`, `Wx0`.
 fn is_thumb_size(t: &str) -> bool {
-    let t = t.strip_suffix(['t', 'b', 'f']).unwrap_or(t);
-    let Some((w, h)) = t.split_once('x') else {
-        return false;
-    };
-    let (Ok(w), Ok(h)) = (w.parse::<u32>(), h.parse::<u32>()) else {
-        return false;
-    };
-    (w > 0 || h > 0) && w <= 10_000 && h <= 10_000
+    ThumbSize::parse(t).is_some()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThumbMode {
+    /// `WxH`: cover the box, crop from the centre.
+    Center,
+    /// `WxHt` / `WxHb`: cover the box, crop from the top / bottom.
+    Top,
+    Bottom,
+    /// `WxHf`: fit inside the box, no crop.
+    Fit,
+}
+
+/// A parsed thumb size. A zero side keeps the aspect ratio (`0x100`, `100x0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThumbSize {
+    pub width: u32,
+    pub height: u32,
+    pub mode: ThumbMode,
+}
+
+impl ThumbSize {
+    /// Parse `WxH[t|b|f]`; `None` for anything else (both sides zero, sides over 10000).
+    pub fn parse(s: &str) -> Option<ThumbSize> {
+        let (w, rest) = s.split_once('x')?;
+        let (h, mode) = match rest.as_bytes().last()? {
+            b't' => (&rest[..rest.len() - 1], ThumbMode::Top),
+            b'b' => (&rest[..rest.len() - 1], ThumbMode::Bottom),
+            b'f' => (&rest[..rest.len() - 1], ThumbMode::Fit),
+            _ => (rest, ThumbMode::Center),
+        };
+        let digits =
+            |d: &str| !d.is_empty() && d.len() <= 5 && d.bytes().all(|b| b.is_ascii_digit());
+        if !digits(w) || !digits(h) {
+            return None;
+        }
+        let (width, height): (u32, u32) = (w.parse().ok()?, h.parse().ok()?);
+        if (width == 0 && height == 0) || width > 10_000 || height > 10_000 {
+            return None;
+        }
+        Some(ThumbSize {
+            width,
+            height,
+            mode,
+        })
+    }
 }
